@@ -1,0 +1,3 @@
+from bystander.cli.app import main
+
+main()

@@ -1,0 +1,56 @@
+"""The `bystander` command."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from bystander import __version__
+from bystander.cli.common import State
+from bystander.cli.protect_cmd import protect_command
+
+app = typer.Typer(
+    name="bystander",
+    help="Privacy guard for camera devices: anonymize bystanders, enforce consent, keep evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bystander {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    State.debug = debug
+
+
+app.command("protect")(protect_command)
+
+
+def _register_optional_commands() -> None:
+    """Commands that live in their own modules (eval, bench, demo)."""
+    from bystander.cli import bench_cmd, demo_cmd, eval_cmd
+
+    for module in (eval_cmd, bench_cmd, demo_cmd):
+        module.register(app)
+
+
+def main() -> None:
+    try:
+        _register_optional_commands()
+    except ImportError:  # pragma: no cover - during development only
+        pass
+    app(prog_name="bystander", args=sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()

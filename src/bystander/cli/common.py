@@ -1,0 +1,126 @@
+"""Shared CLI plumbing: one-line errors, JSON output, Rich progress."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from bystander.errors import BystanderError
+
+err_console = Console(stderr=True)
+out_console = Console()
+
+T = TypeVar("T")
+
+
+class State:
+    """Global options set by the root callback."""
+
+    debug: bool = False
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn any exception into one line on stderr and a non-zero exit (tracebacks with --debug)."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except BystanderError as exc:
+        if State.debug:
+            raise
+        raise fail(str(exc), exc.exit_code) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted; no partial output was kept", 130) from None
+    except Exception as exc:
+        if State.debug:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise fail(f"{type(exc).__name__}: {first} (run with --debug for details)") from None
+
+
+def run_command(func: Callable[[], T]) -> T:
+    with user_errors():
+        return func()
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+class FpsColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:5.1f} fps" if speed else "  ... fps", style="cyan")
+
+
+class RichProgress:
+    """ProgressListener that draws a Rich bar per file with fps and ETA."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._done = 0
+
+    def __enter__(self) -> RichProgress:
+        if self.enabled:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                FpsColumn(),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=False,
+            )
+            self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+
+    def start_item(self, path: Path, total_frames: int | None) -> None:
+        self._done = 0
+        if self._progress is not None:
+            name = path.name if len(path.name) <= 40 else path.name[:37] + "..."
+            self._task = self._progress.add_task(name, total=total_frames)
+
+    def advance(self, frames_done: int) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, completed=frames_done)
+        self._done = frames_done
+
+    def end_item(self) -> None:
+        if self._progress is not None and self._task is not None:
+            task = self._progress.tasks[-1]
+            if task.total is None or task.completed < task.total:
+                self._progress.update(self._task, total=max(self._done, 1), completed=max(self._done, 1))
+        self._task = None

@@ -1,0 +1,273 @@
+"""Protect files: the whole `bystander protect` job behind a small Python API."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from bystander import __version__
+from bystander.errors import BystanderError, InputError, OutputError
+from bystander.fsutil import atomic_output
+from bystander.vision.detectors import FaceDetector, create_detector
+from bystander.vision.image_io import read_image, write_image
+from bystander.vision.media import MediaKind, check_readable, is_media, media_kind
+from bystander.vision.pipeline import FrameProtector, ProtectedFrame
+from bystander.vision.redact import RedactionSettings, Redactor
+from bystander.vision.report import (
+    FailureRecord,
+    FrameRecord,
+    ItemReport,
+    ItemSummary,
+    ProtectReport,
+    frame_record,
+)
+from bystander.vision.tracker import FaceTracker, TrackerSettings
+from bystander.vision.video_io import EncoderSettings, probe_video, transcode
+
+
+@dataclass(frozen=True)
+class ProtectSettings:
+    """Everything that decides how files are protected.
+
+    >>> ProtectSettings(threshold=0.3).redaction.mode
+    'blur'
+    """
+
+    detector: str = "centerface"
+    threshold: float = 0.2
+    backend: str = "auto"
+    threads: int | None = None
+    redaction: RedactionSettings = field(default_factory=RedactionSettings)
+    tracking: TrackerSettings = field(default_factory=TrackerSettings)
+    lookback: int = 5
+    abort_on_detector_error: bool = False
+    keep_audio: bool = True
+    keep_metadata: bool = False
+    encoder: EncoderSettings = field(default_factory=EncoderSettings)
+    overwrite: bool = False
+
+    def describe(self) -> dict[str, object]:
+        data = asdict(self)
+        data.pop("threads")
+        return data
+
+
+class ProgressListener(Protocol):
+    def start_item(self, path: Path, total_frames: int | None) -> None: ...
+
+    def advance(self, frames_done: int) -> None: ...
+
+    def end_item(self) -> None: ...
+
+
+class Protector:
+    """Protects many files with one loaded detector.
+
+    >>> protector = Protector()                                    # doctest: +SKIP
+    >>> protector.protect_file(Path("in.mp4"), Path("out.mp4"))    # doctest: +SKIP
+    """
+
+    def __init__(self, settings: ProtectSettings | None = None, detector: FaceDetector | None = None):
+        self.settings = settings or ProtectSettings()
+        self._detector = detector
+
+    @property
+    def detector(self) -> FaceDetector:
+        if self._detector is None:
+            s = self.settings
+            options: dict[str, object] = {"threshold": s.threshold, "backend": s.backend}
+            if s.threads:
+                options["threads"] = s.threads
+            self._detector = create_detector(s.detector, **options)
+        return self._detector
+
+    def frame_protector(self, video: bool) -> FrameProtector:
+        s = self.settings
+        return FrameProtector(
+            self.detector,
+            Redactor(s.redaction),
+            FaceTracker(s.tracking) if video else None,
+            lookback=s.lookback if video else 0,
+            abort_on_detector_error=s.abort_on_detector_error,
+        )
+
+    def protect_file(
+        self, source: Path, target: Path, progress: ProgressListener | None = None
+    ) -> ItemReport:
+        kind = media_kind(source)
+        _check_target(source, target)
+        if kind is MediaKind.IMAGE:
+            return self.protect_image(source, target, progress)
+        return self.protect_video(source, target, progress)
+
+    def protect_image(
+        self, source: Path, target: Path, progress: ProgressListener | None = None
+    ) -> ItemReport:
+        started = time.perf_counter()
+        loaded = read_image(source)
+        if progress:
+            progress.start_item(source, 1)
+        frame = self.frame_protector(video=False).protect(loaded.rgb)
+        with atomic_output(target, self.settings.overwrite) as temp:
+            write_image(temp, frame.image, loaded, keep_metadata=self.settings.keep_metadata)
+        if progress:
+            progress.advance(1)
+            progress.end_item()
+        height, width = loaded.rgb.shape[:2]
+        return _item_report(
+            source, target, "image", width, height, None, False, [frame], 0,
+            time.perf_counter() - started, with_tracks=False,
+        )
+
+    def protect_video(
+        self, source: Path, target: Path, progress: ProgressListener | None = None
+    ) -> ItemReport:
+        started = time.perf_counter()
+        info = probe_video(source)
+        protector = self.frame_protector(video=True)
+        frames: list[ProtectedFrame] = []
+        protector.on_protected.append(frames.append)
+        if progress:
+            progress.start_item(source, info.frames or None)
+        on_frame: Callable[[int], None] | None = progress.advance if progress else None
+        s = self.settings
+        with atomic_output(target, s.overwrite) as temp:
+            info = transcode(
+                source, temp, protector, encoder=s.encoder, keep_audio=s.keep_audio,
+                keep_metadata=s.keep_metadata, on_frame=on_frame,
+            )
+        if progress:
+            progress.end_item()
+        # Free pixel buffers; the report only needs the regions.
+        slim = [ProtectedFrame(f.index, f.image[:0, :0], f.regions, f.detected, f.whole_frame, f.error) for f in frames]
+        tracker = protector.tracker
+        width, height = (frames[0].image.shape[1], frames[0].image.shape[0]) if frames else (info.width, info.height)
+        return _item_report(
+            source, target, "video", width, height, info.fps, s.keep_audio and info.has_audio, slim,
+            tracker.total_tracks if tracker else 0, time.perf_counter() - started, with_tracks=True,
+        )
+
+
+def _item_report(
+    source: Path,
+    target: Path,
+    kind: str,
+    width: int,
+    height: int,
+    frame_rate: float | None,
+    audio: bool,
+    frames: list[ProtectedFrame],
+    tracks: int,
+    seconds: float,
+    with_tracks: bool,
+) -> ItemReport:
+    records: list[FrameRecord] = [frame_record(f, with_tracks) for f in frames]
+    summary = ItemSummary(
+        frames=len(frames),
+        faces_detected=sum(f.detected for f in frames),
+        regions_redacted=sum(len(f.regions) for f in frames),
+        tracks=tracks,
+        whole_frames_redacted=sum(1 for f in frames if f.whole_frame),
+        seconds=round(seconds, 3),
+        fps=round(len(frames) / seconds, 2) if seconds > 0 else 0.0,
+    )
+    return ItemReport(
+        input=str(source), output=str(target), kind=kind,  # type: ignore[arg-type]
+        width=width, height=height, frame_rate=round(frame_rate, 3) if frame_rate else None,
+        audio=audio, summary=summary, frames=records,
+    )
+
+
+def _same_format(a: Path, b: Path) -> bool:
+    alias = {".jpeg": ".jpg"}
+    sa, sb = a.suffix.lower(), b.suffix.lower()
+    return alias.get(sa, sa) == alias.get(sb, sb)
+
+
+def _check_target(source: Path, target: Path) -> None:
+    if not _same_format(source, target):
+        raise OutputError(f"output {target} must keep the input's format ({source.suffix})")
+    try:
+        if target.exists() and target.resolve() == source.resolve():
+            raise OutputError(f"refusing to overwrite the input file {source}")
+    except OSError as exc:
+        raise OutputError(f"cannot use output {target}: {exc}") from None
+
+
+def plan_outputs(inputs: Iterable[Path], output: Path) -> list[tuple[Path, Path]]:
+    """Pair every input file with its output path.
+
+    A single input file with an output that has a file suffix gives that file; otherwise
+    ``output`` is a folder and each input keeps its name (and, for folders given as input,
+    its path relative to that folder).
+    """
+    inputs = [Path(p) for p in inputs]
+    if not inputs:
+        raise InputError("no input given")
+    files: list[tuple[Path, Path]] = []
+    for item in inputs:
+        if item.is_dir():
+            found = sorted(p for p in item.rglob("*") if p.is_file() and is_media(p) and ".partial" not in p.name)
+            if not found:
+                raise InputError(f"no videos or images in folder {item}")
+            files.extend((p, p.relative_to(item)) for p in found)
+        else:
+            check_readable(item)
+            media_kind(item)
+            files.append((item, Path(item.name)))
+    single_file_output = len(inputs) == 1 and not inputs[0].is_dir() and bool(output.suffix) and not output.is_dir()
+    if single_file_output:
+        return [(files[0][0], output)]
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"output {output} must be a folder when protecting several files")
+    pairs = [(src, output / rel) for src, rel in files]
+    targets = [t.resolve() for _, t in pairs]
+    if len(set(targets)) != len(targets):
+        raise OutputError("two inputs would be written to the same output name; protect them separately")
+    return pairs
+
+
+def protect(
+    inputs: Iterable[Path],
+    output: Path,
+    settings: ProtectSettings | None = None,
+    progress: ProgressListener | None = None,
+    fail_fast: bool = False,
+    detector: FaceDetector | None = None,
+) -> ProtectReport:
+    """Protect files and folders into ``output``; failures are listed in the report.
+
+    Each output is published only when complete. With ``fail_fast`` the first failure is
+    raised instead of being recorded.
+    """
+    protector = Protector(settings, detector)
+    pairs = plan_outputs(inputs, Path(output))
+    report = ProtectReport(
+        bystander_version=__version__,
+        detector=protector.detector.describe(),
+        settings=protector.settings.describe(),
+    )
+    for source, target in pairs:
+        try:
+            report.items.append(protector.protect_file(source, target, progress))
+        except BystanderError as exc:
+            if fail_fast:
+                raise
+            report.failures.append(FailureRecord(input=str(source), error=str(exc)))
+            if progress:
+                progress.end_item()
+    report.detector = protector.detector.describe()
+    return report
+
+
+def protect_video(source: Path | str, target: Path | str, settings: ProtectSettings | None = None) -> ItemReport:
+    """Protect one video file; see ``ProtectSettings`` for options."""
+    return Protector(settings).protect_file(Path(source), Path(target))
+
+
+def protect_image(source: Path | str, target: Path | str, settings: ProtectSettings | None = None) -> ItemReport:
+    """Protect one image file; see ``ProtectSettings`` for options."""
+    return Protector(settings).protect_file(Path(source), Path(target))

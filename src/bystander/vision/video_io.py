@@ -1,0 +1,281 @@
+"""Video transcoding with PyAV: decode, hand each frame to a processor, encode, copy audio.
+
+The output keeps the input's container, resolution, frame timing (frame timestamps are
+carried over, so variable frame rates and audio sync survive) and, unless dropped, its
+first audio track, copied without re-encoding. Container and stream tags (GPS, device
+serials, creation times) and data tracks (telemetry, timecode) are dropped unless
+``keep_metadata`` is set.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Protocol
+
+import av
+import numpy as np
+import numpy.typing as npt
+
+from bystander.errors import InputError, OutputError
+from bystander.vision.media import check_dimensions, check_readable
+
+Frame = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True)
+class EncoderSettings:
+    """Video encoder choice: x264 CRF and preset for MP4/MOV/MKV/AVI, VP9 for WebM."""
+
+    crf: int = 20
+    preset: str = "veryfast"
+
+    def for_container(self, suffix: str, width: int, height: int) -> tuple[str, str, dict[str, str]]:
+        """``(codec, pixel format, options)`` for an output with this suffix and size."""
+        even = width % 2 == 0 and height % 2 == 0
+        if suffix == ".webm":
+            options = {"crf": str(min(63, self.crf + 12)), "b": "0", "deadline": "realtime",
+                       "cpu-used": "8", "row-mt": "1"}
+            return "libvpx-vp9", "yuv420p" if even else "yuv444p", options
+        if suffix == ".avi":
+            return "mpeg4", "yuv420p", {"qscale": "3", "q:v": "3"}
+        return "libx264", "yuv420p" if even else "yuv444p", {"crf": str(self.crf), "preset": self.preset}
+
+
+@dataclass
+class VideoInfo:
+    path: Path
+    container: str
+    width: int
+    height: int
+    fps: float
+    frames: int  # 0 when the container does not say
+    duration: float  # seconds, 0 when unknown
+    codec: str
+    has_audio: bool
+    rotation: int
+
+
+class FrameProcessor(Protocol):
+    """Receives frames in order; returns processed frames, possibly delayed, in order."""
+
+    def push(self, frame: Frame) -> Iterable[Frame]: ...
+
+    def flush(self) -> Iterable[Frame]: ...
+
+
+def probe_video(path: Path) -> VideoInfo:
+    """Open ``path`` and describe its first video stream; raise ``InputError`` if unusable."""
+    check_readable(path)
+    container = _open_input(path)
+    try:
+        return _describe(path, container)
+    finally:
+        container.close()
+
+
+def _open_input(path: Path) -> Any:
+    try:
+        return av.open(str(path), mode="r")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot open video {path}: {_reason(exc)}") from None
+
+
+def _describe(path: Path, container: Any) -> VideoInfo:
+    if not container.streams.video:
+        raise InputError(f"no video stream in {path}")
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    width, height = int(ctx.width or 0), int(ctx.height or 0)
+    check_dimensions(width, height, path)
+    rate = stream.average_rate or stream.guessed_rate or Fraction(0)
+    duration = float(container.duration / av.time_base) if container.duration else 0.0
+    return VideoInfo(
+        path=path,
+        container=container.format.name,
+        width=width,
+        height=height,
+        fps=float(rate),
+        frames=int(stream.frames or 0),
+        duration=duration,
+        codec=ctx.name,
+        has_audio=bool(container.streams.audio),
+        rotation=0,
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def transcode(
+    source: Path,
+    target: Path,
+    processor: FrameProcessor | None,
+    *,
+    encoder: EncoderSettings | None = None,
+    keep_audio: bool = True,
+    keep_metadata: bool = False,
+    on_frame: Callable[[int], None] | None = None,
+) -> VideoInfo:
+    """Decode ``source``, pass each RGB frame through ``processor``, write ``target``.
+
+    ``processor=None`` copies frames unchanged (the transcode ceiling used by benchmarks).
+    ``target`` must not be published by the caller unless this returns normally: on any
+    error it raises, and the file at ``target`` is incomplete.
+    """
+    encoder = encoder or EncoderSettings()
+    check_readable(source)
+    input_container = _open_input(source)
+    try:
+        info = _describe(source, input_container)
+        in_video = input_container.streams.video[0]
+        in_video.thread_type = "AUTO"
+        in_audio = input_container.streams.audio[0] if keep_audio and input_container.streams.audio else None
+        try:
+            output = av.open(str(target), mode="w")
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise OutputError(f"cannot create output {target}: {_reason(exc)}") from None
+        try:
+            decoded = _run(input_container, output, in_video, in_audio, info, processor, encoder,
+                           keep_metadata, target.suffix.lower(), on_frame)
+        finally:
+            output.close()
+    finally:
+        input_container.close()
+    if decoded == 0:
+        raise InputError(f"no video frames could be decoded from {source}")
+    if info.frames and decoded < info.frames * 0.98 - 1:
+        raise InputError(f"truncated video {source}: {decoded} of {info.frames} frames decodable")
+    info.frames = decoded
+    return info
+
+
+def _run(
+    input_container: Any,
+    output: Any,
+    in_video: Any,
+    in_audio: Any,
+    info: VideoInfo,
+    processor: FrameProcessor | None,
+    encoder: EncoderSettings,
+    keep_metadata: bool,
+    suffix: str,
+    on_frame: Callable[[int], None] | None,
+) -> int:
+    writer = _Writer(output, input_container, in_video, in_audio, info, encoder, keep_metadata,
+                     suffix, on_frame)
+    decoded = 0
+    streams = [in_video] + ([in_audio] if in_audio is not None else [])
+    try:
+        for packet in input_container.demux(*streams):
+            if packet.stream is in_video:
+                for frame in packet.decode():
+                    array = _upright(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0)
+                    writer.start(array.shape[1], array.shape[0])
+                    writer.expect(frame.pts)
+                    decoded += 1
+                    writer.encode([array] if processor is None else processor.push(array))
+            elif in_audio is not None and packet.dts is not None and packet.size:
+                writer.audio(packet)
+        if processor is not None:
+            writer.encode(processor.flush())
+        writer.finish()
+    except av.error.FFmpegError as exc:
+        raise InputError(f"corrupt video {info.path}: {_reason(exc)}") from None
+    if writer.encoded != decoded:
+        raise RuntimeError(f"frame processor returned {writer.encoded} of {decoded} frames")
+    return decoded
+
+
+class _Writer:
+    """Output side of a transcode. Streams are created at the first decoded frame, once its
+    upright size is known; audio packets that arrive before it are held until then."""
+
+    def __init__(
+        self,
+        output: Any,
+        input_container: Any,
+        in_video: Any,
+        in_audio: Any,
+        info: VideoInfo,
+        encoder: EncoderSettings,
+        keep_metadata: bool,
+        suffix: str,
+        on_frame: Callable[[int], None] | None,
+    ) -> None:
+        self.output, self.input_container = output, input_container
+        self.in_video, self.in_audio, self.info = in_video, in_audio, info
+        self.encoder, self.keep_metadata, self.suffix = encoder, keep_metadata, suffix
+        self.on_frame = on_frame
+        self.video: Any = None
+        self.audio_stream: Any = None
+        self.held_audio: list[Any] = []
+        self.pending_pts: deque[int | None] = deque()
+        self.last_pts: int | None = None
+        self.encoded = 0
+        rate = in_video.average_rate or in_video.guessed_rate or Fraction(30)
+        self.rate = rate
+        self.time_base = in_video.time_base or Fraction(1, int(round(rate)) or 30)
+        self.size: tuple[int, int] | None = None
+
+    def start(self, width: int, height: int) -> None:
+        if self.size is not None:
+            if self.size != (width, height):
+                raise InputError(f"frame size changes mid-stream in {self.info.path}")
+            return
+        self.size = (width, height)
+        codec, pix_fmt, options = self.encoder.for_container(self.suffix, width, height)
+        self.video = self.output.add_stream(codec, rate=self.rate, options=options)
+        self.video.width, self.video.height, self.video.pix_fmt = width, height, pix_fmt
+        self.video.codec_context.time_base = self.time_base
+        if self.in_audio is not None:
+            self.audio_stream = self.output.add_stream_from_template(self.in_audio)
+        if self.keep_metadata:
+            self.output.metadata.update(self.input_container.metadata)
+            self.video.metadata.update(self.in_video.metadata)
+            if self.audio_stream is not None:
+                self.audio_stream.metadata.update(self.in_audio.metadata)
+        for packet in self.held_audio:
+            self.audio(packet)
+        self.held_audio = []
+
+    def expect(self, pts: int | None) -> None:
+        self.pending_pts.append(pts)
+
+    def audio(self, packet: Any) -> None:
+        if self.audio_stream is None:
+            self.held_audio.append(packet)
+            return
+        packet.stream = self.audio_stream
+        self.output.mux(packet)
+
+    def encode(self, frames: Iterable[Frame]) -> None:
+        for array in frames:
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            pts = self.pending_pts.popleft()
+            if pts is None or (self.last_pts is not None and pts <= self.last_pts):
+                pts = 0 if self.last_pts is None else self.last_pts + 1
+            frame.pts, frame.time_base = pts, self.time_base
+            self.last_pts = pts
+            for packet in self.video.encode(frame):
+                self.output.mux(packet)
+            self.encoded += 1
+            if self.on_frame is not None:
+                self.on_frame(self.encoded)
+
+    def finish(self) -> None:
+        if self.video is None:
+            return
+        for packet in self.video.encode():
+            self.output.mux(packet)
+
+
+def _upright(array: Frame, rotation: int) -> Frame:
+    """Apply a display-matrix rotation so faces are upright for the detector and the viewer."""
+    turns = (int(round(rotation / 90)) % 4) if rotation else 0
+    return np.ascontiguousarray(np.rot90(array, k=turns)) if turns else array
