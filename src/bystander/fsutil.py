@@ -35,11 +35,18 @@ def atomic_output(target: Path, overwrite: bool = False) -> Iterator[Path]:
     temp = Path(name)
     try:
         yield temp
+        os.chmod(temp, 0o666 & ~_umask())
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def write_text_atomic(target: Path, text: str) -> None:

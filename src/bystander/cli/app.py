@@ -38,17 +38,17 @@ app.command("protect")(protect_command)
 
 def _register_optional_commands() -> None:
     """Commands that live in their own modules (eval, bench, demo)."""
-    from bystander.cli import bench_cmd, demo_cmd, eval_cmd
+    import importlib
 
-    for module in (eval_cmd, bench_cmd, demo_cmd):
-        module.register(app)
+    for name in ("eval_cmd", "bench_cmd", "demo_cmd"):
+        try:
+            importlib.import_module(f"bystander.cli.{name}").register(app)
+        except ImportError:  # pragma: no cover - during development only
+            pass
 
 
 def main() -> None:
-    try:
-        _register_optional_commands()
-    except ImportError:  # pragma: no cover - during development only
-        pass
+    _register_optional_commands()
     app(prog_name="bystander", args=sys.argv[1:])
 
 

@@ -86,14 +86,23 @@ def moving_face_frames(
 
 
 def write_clip(
-    path: Path, frames: list[Frame], fps: int = 30, audio: bool = True, codec: str | None = None
+    path: Path,
+    frames: list[Frame],
+    fps: int = 30,
+    audio: bool = True,
+    codec: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> None:
-    """Encode ``frames`` to ``path`` (format from its suffix), with a 440 Hz tone if ``audio``."""
+    """Encode ``frames`` to ``path`` (format from its suffix), with a 440 Hz tone if ``audio``.
+
+    ``metadata`` adds container tags (tests use it to check that tags are stripped).
+    """
     suffix = path.suffix.lower()
     video_codec = codec or {".webm": "libvpx-vp9", ".avi": "mpeg4"}.get(suffix, "libx264")
     audio_codec = {".webm": "libopus", ".avi": "mp3"}.get(suffix, "aac")
     height, width = frames[0].shape[:2]
     with av.open(str(path), mode="w") as container:
+        container.metadata.update(metadata or {})
         stream = container.add_stream(video_codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if video_codec == "libx264":

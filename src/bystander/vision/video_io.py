@@ -53,7 +53,7 @@ class VideoInfo:
     height: int
     fps: float
     frames: int  # 0 when the container does not say
-    duration: float  # seconds, 0 when unknown
+    duration: float  # seconds of video, 0 when unknown
     codec: str
     has_audio: bool
     rotation: int
@@ -92,7 +92,7 @@ def _describe(path: Path, container: Any) -> VideoInfo:
     width, height = int(ctx.width or 0), int(ctx.height or 0)
     check_dimensions(width, height, path)
     rate = stream.average_rate or stream.guessed_rate or Fraction(0)
-    duration = float(container.duration / av.time_base) if container.duration else 0.0
+    duration = _video_seconds(container, stream)
     return VideoInfo(
         path=path,
         container=container.format.name,
@@ -107,7 +107,39 @@ def _describe(path: Path, container: Any) -> VideoInfo:
     )
 
 
+def _video_seconds(container: Any, stream: Any) -> float:
+    """Declared length of the video track: stream duration, Matroska's DURATION tag, or the
+    container's duration (which may include a longer audio track)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION") or stream.metadata.get("duration")
+    if tag:
+        try:
+            hours, minutes, seconds = tag.split(":")
+            return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        except ValueError:
+            pass
+    return float(container.duration / av.time_base) if container.duration else 0.0
+
+
+def _check_complete(info: VideoInfo, decoded: int, decoded_seconds: float) -> None:
+    """Refuse a video that decodes to less than it declares (a truncated or damaged file)."""
+    if decoded == 0:
+        raise InputError(f"no video frames could be decoded from {info.path}")
+    if info.frames and decoded < info.frames * 0.98 - 1:
+        raise InputError(f"truncated video {info.path}: {decoded} of {info.frames} frames decodable")
+    if info.duration and decoded_seconds:
+        frame_time = 1.0 / info.fps if info.fps else 0.04
+        if decoded_seconds < info.duration - max(2 * frame_time, 0.02 * info.duration):
+            raise InputError(
+                f"truncated video {info.path}: {decoded_seconds:.2f} s of {info.duration:.2f} s decodable"
+            )
+
+
 def _reason(exc: BaseException) -> str:
+    strerror = getattr(exc, "strerror", None)
+    if isinstance(exc, av.error.FFmpegError) and strerror:
+        return str(strerror).lower()
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
 
@@ -141,16 +173,13 @@ def transcode(
         except (av.error.FFmpegError, ValueError) as exc:
             raise OutputError(f"cannot create output {target}: {_reason(exc)}") from None
         try:
-            decoded = _run(input_container, output, in_video, in_audio, info, processor, encoder,
-                           keep_metadata, target.suffix.lower(), on_frame)
+            decoded, seconds = _run(input_container, output, in_video, in_audio, info, processor,
+                                    encoder, keep_metadata, target.suffix.lower(), on_frame)
         finally:
             output.close()
     finally:
         input_container.close()
-    if decoded == 0:
-        raise InputError(f"no video frames could be decoded from {source}")
-    if info.frames and decoded < info.frames * 0.98 - 1:
-        raise InputError(f"truncated video {source}: {decoded} of {info.frames} frames decodable")
+    _check_complete(info, decoded, seconds)
     info.frames = decoded
     return info
 
@@ -166,10 +195,13 @@ def _run(
     keep_metadata: bool,
     suffix: str,
     on_frame: Callable[[int], None] | None,
-) -> int:
+) -> tuple[int, float]:
+    """Returns the number of frames decoded and the seconds of video they span."""
     writer = _Writer(output, input_container, in_video, in_audio, info, encoder, keep_metadata,
                      suffix, on_frame)
     decoded = 0
+    first_pts: int | None = None
+    last_pts: int | None = None
     streams = [in_video] + ([in_audio] if in_audio is not None else [])
     try:
         for packet in input_container.demux(*streams):
@@ -179,6 +211,9 @@ def _run(
                     writer.start(array.shape[1], array.shape[0])
                     writer.expect(frame.pts)
                     decoded += 1
+                    if frame.pts is not None:
+                        first_pts = frame.pts if first_pts is None else min(first_pts, frame.pts)
+                        last_pts = frame.pts if last_pts is None else max(last_pts, frame.pts)
                     writer.encode([array] if processor is None else processor.push(array))
             elif in_audio is not None and packet.dts is not None and packet.size:
                 writer.audio(packet)
@@ -189,7 +224,11 @@ def _run(
         raise InputError(f"corrupt video {info.path}: {_reason(exc)}") from None
     if writer.encoded != decoded:
         raise RuntimeError(f"frame processor returned {writer.encoded} of {decoded} frames")
-    return decoded
+    seconds = 0.0
+    if first_pts is not None and last_pts is not None and in_video.time_base:
+        frame_time = 1.0 / info.fps if info.fps else 0.0
+        seconds = float((last_pts - first_pts) * in_video.time_base) + frame_time
+    return decoded, seconds
 
 
 class _Writer:

@@ -1,0 +1,126 @@
+"""`bystander bench`: throughput vs the transcode ceiling and vs deface, in one run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from bystander.cli.common import err_console, out_console, user_errors
+from bystander.vision.bench import BenchOptions, BenchResult, ContenderResult, parse_size, run_bench
+
+
+def bench_command(
+    video: Path | None = typer.Argument(
+        None, help="Clip to measure (or use --synthetic).", show_default=False
+    ),
+    synthetic: str | None = typer.Option(
+        None, "--synthetic", metavar="WxH", help="Measure a generated clip of a moving real face."
+    ),
+    frames: int = typer.Option(150, "--frames", min=1, max=100_000, help="Length of the --synthetic clip."),
+    seconds: float | None = typer.Option(
+        None, "--seconds", min=0.001, help="Only the first S seconds (re-encoded at crf 16, no audio)."
+    ),
+    resize: str | None = typer.Option(
+        None, "--resize", metavar="WxH", help="Re-encode the clip scaled to this size first."
+    ),
+    repeat: int = typer.Option(1, "--repeat", min=1, max=100, help="Runs per contender; the median is kept."),
+    no_deface: bool = typer.Option(False, "--no-deface", help="Do not run deface."),
+    json_out: bool = typer.Option(False, "--json", help="Print the full result as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
+) -> None:
+    """Measure protect throughput against the transcode ceiling and deface on the same frames.
+
+    Reports seconds, frames and fps per contender and their ratios; the ratios are what to
+    compare across machines. All temporary files are removed.
+    """
+    with user_errors():
+        if (video is None) == (synthetic is None):
+            raise typer.BadParameter("give a VIDEO or --synthetic WxH (one of them)", param_hint="VIDEO")
+        if synthetic is not None and resize is not None:
+            raise typer.BadParameter("--synthetic WxH already sets the size", param_hint="--resize")
+        options = BenchOptions(
+            video=video,
+            synthetic=parse_size(synthetic) if synthetic is not None else None,
+            frames=frames,
+            repeat=repeat,
+            seconds=seconds,
+            resize=parse_size(resize) if resize is not None else None,
+            deface=not no_deface,
+        )
+        show = not quiet and not json_out
+        result = run_bench(options, progress=_say if show else None)
+        if json_out:
+            out_console.file.write(result.to_json() + "\n")
+            out_console.file.flush()
+        else:
+            print_result(result)
+
+
+def _say(message: str) -> None:
+    err_console.print(f"[dim]bench:[/] {message}", highlight=False)
+
+
+def _fmt(value: float | None, digits: int = 2, suffix: str = "") -> str:
+    return "-" if value is None else f"{value:.{digits}f}{suffix}"
+
+
+def print_result(result: BenchResult) -> None:
+    clip = result.clip
+    out_console.print(
+        f"[bold]bystander bench[/]: {clip.source} -> {clip.width}x{clip.height}, {clip.frames} frames "
+        f"at {clip.frame_rate:g} fps ({clip.duration:g} s)"
+        + (f"\n  clip: {clip.prepared}" if clip.prepared else ""),
+        highlight=False,
+    )
+    ceiling = result.result("ceiling")
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("contender", "status", "seconds", "frames", "fps", "vs ceiling", "timed region"):
+        table.add_column(column, justify="right" if column in ("seconds", "frames", "fps", "vs ceiling") else "left")
+    for item in result.results:
+        table.add_row(
+            item.name,
+            _status(item),
+            _fmt(item.seconds),
+            str(item.frames) if item.frames is not None else "-",
+            _fmt(item.fps),
+            _fmt(item.fps / ceiling.fps if item.fps and ceiling.fps else None, 2, "x"),
+            item.timing,
+        )
+    out_console.print(table)
+    r = result.ratios
+    lines = [
+        f"protect / ceiling: {_fmt(r.protect_vs_ceiling, 3, 'x')}",
+        f"protect / deface:  {_fmt(r.protect_vs_deface, 2, 'x')}",
+        f"deface / ceiling:  {_fmt(r.deface_vs_ceiling, 3, 'x')}",
+    ]
+    deface = result.result("deface")
+    if deface.startup_seconds is not None:
+        lines.append(
+            f"deface start-up (one-frame clip): {deface.startup_seconds:.2f} s; without it deface runs "
+            f"{_fmt(deface.fps_excluding_startup)} fps and protect / deface is "
+            f"{_fmt(r.protect_vs_deface_excluding_startup, 2, 'x')}"
+        )
+    lines += [
+        f"warm-up: {result.warmup}",
+        f"threads: {result.threads}",
+        f"detector: {result.detector.get('name')} on {result.detector.get('backend')}",
+        f"machine: {result.machine.cpu}, {result.machine.cores} cores, Python {result.machine.python}, "
+        + ", ".join(f"{k} {v}" for k, v in result.machine.versions.items() if v),
+        f"repeat: {result.repeat} (median)",
+    ]
+    lines += [f"note: {note}" for note in result.notes]
+    for line in lines:
+        out_console.print(line, highlight=False, soft_wrap=True)
+
+
+def _status(item: ContenderResult) -> str:
+    if item.status == "ok":
+        return "[green]ok[/]"
+    colour = "red" if item.status == "failed" else "yellow"
+    return f"[{colour}]{item.status}[/]: {item.error}"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench_command)

@@ -1,0 +1,566 @@
+"""Throughput in one run: Bystander vs the transcode ceiling vs ``deface``, as ratios.
+
+Absolute frame rates depend on the machine and on whatever else it is doing; ratios taken
+in one run on the same clip do not (much). Three contenders process the same frames:
+
+* ``ceiling``: decode + encode with no detection (``transcode(src, out, None)``), the
+  fastest any protect pipeline built on this I/O could be;
+* ``protect``: ``Protector(ProtectSettings()).protect_file(src, out)`` with the default
+  settings; the detector is loaded and warmed up before timing starts;
+* ``deface``: the ``deface`` command as a subprocess (onnxruntime backend, its defaults
+  otherwise), wall clock including its start-up, which is also measured on a one-frame
+  clip and reported separately.
+
+>>> result = run_bench(BenchOptions(video=Path("clip.mp4"), seconds=10))   # doctest: +SKIP
+>>> result.ratios.protect_vs_deface                                       # doctest: +SKIP
+2.4
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fractions import Fraction
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+import av
+import cv2
+import numpy as np
+from pydantic import BaseModel, Field
+
+from bystander import __version__
+from bystander.errors import InputError
+from bystander.vision.detectors.backends import default_threads
+from bystander.vision.media import check_readable
+from bystander.vision.protect import ProtectSettings, Protector
+from bystander.vision.synthetic import moving_face_frames, write_clip
+from bystander.vision.video_io import (
+    EncoderSettings,
+    Frame,
+    _upright,  # same orientation handling as transcode()
+    probe_video,
+    transcode,
+)
+
+BENCH_SCHEMA = "bystander.bench/1"
+#: Quality of the clips the bench prepares (trimmed, resized, one-frame start-up clip).
+PREPARE_ENCODER = EncoderSettings(crf=16, preset="veryfast")
+#: Packages whose versions are recorded with every result.
+VERSIONED_PACKAGES = (
+    "bystander", "openvino", "onnxruntime", "onnx", "av", "deface", "imageio-ffmpeg",
+    "numpy", "opencv-python",
+)
+
+Contender = Literal["ceiling", "protect", "deface"]
+Status = Literal["ok", "failed", "skipped"]
+Progress = Callable[[str], None]
+
+
+class MachineInfo(BaseModel):
+    cpu: str = Field(description="CPU model from /proc/cpuinfo")
+    cores: int = Field(description="cores this process may use (all are used)")
+    logical_cpus: int | None = Field(description="os.cpu_count()")
+    python: str
+    platform: str
+    versions: dict[str, str | None] = Field(description="installed package versions; null if absent")
+
+
+class ClipInfo(BaseModel):
+    source: str = Field(description="the VIDEO argument, or 'synthetic WxH'")
+    path: str = Field(description="the clip every contender processed (a temp file if prepared)")
+    prepared: str | None = Field(description="how the clip was derived from the source, if it was")
+    width: int
+    height: int
+    frames: int = Field(description="frames decoded from the clip")
+    frame_rate: float
+    duration: float = Field(description="frames / frame_rate, seconds")
+
+
+class ContenderResult(BaseModel):
+    name: Contender
+    status: Status
+    seconds: float | None = Field(description="median wall-clock seconds over the runs")
+    runs: list[float] = Field(default_factory=list, description="seconds of every run")
+    frames: int | None = None
+    fps: float | None = Field(default=None, description="frames / seconds")
+    timing: str = Field(description="what the timed region includes")
+    error: str | None = None
+    startup_seconds: float | None = Field(
+        default=None, description="deface only: median wall clock on a one-frame clip of the same size"
+    )
+    fps_excluding_startup: float | None = Field(
+        default=None, description="deface only: (frames - 1) / (seconds - startup_seconds)"
+    )
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class Ratios(BaseModel):
+    """Frame-rate ratios (a / b = fps_a / fps_b = seconds_b / seconds_a); null if not measured."""
+
+    protect_vs_ceiling: float | None
+    protect_vs_deface: float | None
+    deface_vs_ceiling: float | None
+    protect_vs_deface_excluding_startup: float | None = Field(
+        description="protect fps / deface fps with deface's start-up subtracted"
+    )
+
+
+class BenchResult(BaseModel):
+    schema_: str = Field(default=BENCH_SCHEMA, alias="schema")
+    created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    bystander_version: str = __version__
+    machine: MachineInfo
+    clip: ClipInfo
+    repeat: int
+    threads: str = Field(description="how threads were set for each contender")
+    detector: dict[str, object]
+    warmup: str = Field(description="how the detector was loaded outside the timed region")
+    warmup_seconds: float
+    results: list[ContenderResult]
+    ratios: Ratios
+    notes: list[str] = Field(default_factory=list)
+
+    model_config = {"populate_by_name": True}
+
+    def result(self, name: Contender) -> ContenderResult:
+        for item in self.results:
+            if item.name == name:
+                return item
+        raise KeyError(name)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2)
+
+
+@dataclass
+class BenchOptions:
+    """What to measure. Give ``video`` or ``synthetic`` (width, height), not both."""
+
+    video: Path | None = None
+    synthetic: tuple[int, int] | None = None
+    frames: int = 150  # synthetic clip length
+    repeat: int = 1
+    seconds: float | None = None  # trim to the first S seconds
+    resize: tuple[int, int] | None = None  # re-encode scaled to (width, height)
+    deface: bool = True
+    deface_command: str = "deface"  # looked up with shutil.which
+    settings: ProtectSettings = field(default_factory=ProtectSettings)
+    temp_dir: Path | None = None  # parent of the run's temporary folder (system default if None)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1280x720"`` -> ``(1280, 720)``.
+
+    >>> parse_size("1280x720")
+    (1280, 720)
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
+    if not match:
+        raise InputError(f"size must look like WIDTHxHEIGHT (e.g. 1280x720), got {text!r}")
+    width, height = int(match.group(1)), int(match.group(2))
+    if not (16 <= width <= 8192 and 16 <= height <= 8192):
+        raise InputError(f"size {width}x{height} is outside 16..8192 pixels")
+    if width % 2 or height % 2:
+        raise InputError(f"size {width}x{height} must have even width and height (H.264 4:2:0)")
+    return width, height
+
+
+def machine_info() -> MachineInfo:
+    return MachineInfo(
+        cpu=_cpu_model(),
+        cores=default_threads(),
+        logical_cpus=os.cpu_count(),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        versions={name: _package_version(name) for name in VERSIONED_PACKAGES},
+    )
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return __version__ if name == "bystander" else None
+
+
+# --- clips ----------------------------------------------------------------------------------
+
+
+def prepare_clip(
+    source: Path,
+    target: Path,
+    *,
+    seconds: float | None = None,
+    size: tuple[int, int] | None = None,
+    max_frames: int | None = None,
+) -> int:
+    """Re-encode ``source`` to ``target`` (x264 CRF 16, no audio, constant frame rate).
+
+    Keeps the frames of the first ``seconds`` (and at most ``max_frames``), upright, scaled to
+    ``size`` with ``cv2.resize`` when given. Returns the number of frames written.
+    """
+    check_readable(source)
+    try:
+        with av.open(str(source), mode="r") as container:
+            if not container.streams.video:
+                raise InputError(f"no video stream in {source}")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            rate = Fraction(stream.average_rate or stream.guessed_rate or 30)
+            start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+            with av.open(str(target), mode="w") as output:
+                written = _reencode(container, stream, output, rate, start, seconds, size, max_frames)
+    except av.error.FFmpegError as exc:
+        raise InputError(f"cannot re-encode {source}: {_first_line(str(exc))}") from None
+    if written == 0:
+        raise InputError(f"no video frames to benchmark in {source}")
+    return written
+
+
+def _reencode(
+    container: Any,
+    stream: Any,
+    output: Any,
+    rate: Fraction,
+    start: float,
+    seconds: float | None,
+    size: tuple[int, int] | None,
+    max_frames: int | None,
+) -> int:
+    out_stream: Any = None
+    written = 0
+    for frame in container.decode(stream):
+        if max_frames is not None and written >= max_frames:
+            break
+        when = float(frame.time) - start if frame.time is not None else written / float(rate)
+        if seconds is not None and when >= seconds - 1e-6:
+            break
+        array = _upright(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0)
+        if size is not None and (array.shape[1], array.shape[0]) != size:
+            shrink = size[0] * size[1] < array.shape[0] * array.shape[1]
+            interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+            array = np.ascontiguousarray(cv2.resize(array, size, interpolation=interpolation))
+        if out_stream is None:
+            height, width = array.shape[:2]
+            codec, pix_fmt, options = PREPARE_ENCODER.for_container(".mp4", width, height)
+            out_stream = output.add_stream(codec, rate=rate, options=options)
+            out_stream.width, out_stream.height, out_stream.pix_fmt = width, height, pix_fmt
+            out_stream.codec_context.time_base = 1 / rate
+        out = av.VideoFrame.from_ndarray(array, format="rgb24")
+        out.pts, out.time_base = written, 1 / rate
+        for packet in out_stream.encode(out):
+            output.mux(packet)
+        written += 1
+    if out_stream is not None:
+        for packet in out_stream.encode():
+            output.mux(packet)
+    return written
+
+
+def make_synthetic_clip(target: Path, width: int, height: int, frames: int, fps: int = 30) -> int:
+    """The moving real face of ``bystander.vision.synthetic`` at ``width`` x ``height``, no audio."""
+    if frames < 1:
+        raise InputError("--frames must be at least 1")
+    images, _ = moving_face_frames(width, height, frames)
+    write_clip(target, images, fps=fps, audio=False)
+    return len(images)
+
+
+def first_frame(path: Path) -> Frame:
+    """The first frame of ``path`` as the pipeline sees it (RGB, upright)."""
+    try:
+        with av.open(str(path), mode="r") as container:
+            for frame in container.decode(video=0):
+                rgb: Frame = _upright(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0)
+                return rgb
+    except av.error.FFmpegError as exc:
+        raise InputError(f"cannot decode {path}: {_first_line(str(exc))}") from None
+    raise InputError(f"no video frames could be decoded from {path}")
+
+
+# --- contenders -----------------------------------------------------------------------------
+
+
+class ToolFailed(Exception):
+    """An external contender failed; the message is its last line of output."""
+
+
+def deface_args(executable: str, source: Path, target: Path) -> list[str]:
+    """The deface command line: its defaults (threshold 0.2, full resolution), on onnxruntime."""
+    return [executable, str(source), "-o", str(target), "--backend", "onnxrt",
+            "--ep", "CPUExecutionProvider"]
+
+
+def run_deface(executable: str, source: Path, target: Path) -> tuple[float, str | None]:
+    """Run deface once; ``(wall-clock seconds, execution provider it reported)``."""
+    started = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            deface_args(executable, source, target), capture_output=True, text=True,
+            errors="replace", stdin=subprocess.DEVNULL, check=False,
+        )
+    except OSError as exc:
+        raise ToolFailed(f"cannot run {executable}: {exc}") from None
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise ToolFailed(_last_line(proc.stderr) or _last_line(proc.stdout) or f"exit code {proc.returncode}")
+    if not target.is_file() or target.stat().st_size == 0:
+        raise ToolFailed(_last_line(proc.stdout) or _last_line(proc.stderr) or "no output written")
+    found = re.search(r"Running on (\w+)", proc.stdout)
+    return seconds, found.group(1) if found else None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in re.split(r"[\r\n]+", text or "") if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def run_bench(options: BenchOptions, progress: Progress | None = None) -> BenchResult:
+    """Measure the three contenders on one clip; every file lives in a temp folder removed after."""
+    if (options.video is None) == (options.synthetic is None):
+        raise InputError("give a VIDEO or --synthetic WxH (one of them)")
+    if options.repeat < 1:
+        raise InputError("--repeat must be at least 1")
+    if options.seconds is not None and options.seconds <= 0:
+        raise InputError("--seconds must be positive")
+    say = progress or (lambda message: None)
+    if options.temp_dir is not None:
+        options.temp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="bystander-bench-", dir=options.temp_dir) as folder:
+        return _run(options, Path(folder), say)
+
+
+def _run(options: BenchOptions, work: Path, say: Progress) -> BenchResult:
+    notes: list[str] = []
+    clip, source_name, prepared = _clip(options, work, say)
+    info = probe_video(clip)
+    settings = options.settings
+    suffix = clip.suffix.lower() or ".mp4"
+
+    say("loading the detector")
+    started = time.perf_counter()
+    protector = Protector(settings)
+    frame = first_frame(clip)
+    for _ in range(2):
+        protector.detector.detect(frame)
+    warmup_seconds = time.perf_counter() - started
+    warmup = (
+        "detector built and run twice on the clip's first frame before timing "
+        f"({warmup_seconds:.2f} s, excluded from protect's time)"
+    )
+
+    deface_exe = shutil.which(options.deface_command) if options.deface else None
+    tiny: Path | None = None
+    if deface_exe is not None:
+        tiny = work / "startup.mp4"
+        prepare_clip(clip, tiny, max_frames=1)
+
+    runs: dict[str, list[float]] = {"ceiling": [], "protect": [], "deface": [], "startup": []}
+    frames: dict[str, int] = {}
+    deface_error: str | None = None
+    deface_provider: str | None = None
+    deface_frames_out: int | None = None
+    for attempt in range(1, options.repeat + 1):
+        tag = f"{attempt}/{options.repeat}"
+        say(f"ceiling {tag}: decode + encode, no detection")
+        out = work / f"ceiling{suffix}"
+        started = time.perf_counter()
+        result = transcode(clip, out, None, encoder=settings.encoder)
+        runs["ceiling"].append(time.perf_counter() - started)
+        frames["ceiling"] = result.frames
+        _remove(out)
+
+        say(f"protect {tag}")
+        out = work / f"protect{suffix}"
+        started = time.perf_counter()
+        item = protector.protect_file(clip, out)
+        runs["protect"].append(time.perf_counter() - started)
+        frames["protect"] = item.summary.frames
+        _remove(out)
+
+        if deface_exe is not None and tiny is not None and deface_error is None:
+            say(f"deface {tag}")
+            out = work / f"deface{suffix}"
+            try:
+                seconds, deface_provider = run_deface(deface_exe, clip, out)
+                runs["deface"].append(seconds)
+                deface_frames_out = probe_video(out).frames or None
+                _remove(out)
+                say(f"deface start-up {tag}: one-frame clip")
+                small = work / "startup-out.mp4"
+                runs["startup"].append(run_deface(deface_exe, tiny, small)[0])
+                _remove(small)
+            except (ToolFailed, InputError) as exc:
+                deface_error = str(exc)
+            finally:
+                _remove(out)
+
+    clip_frames = frames["ceiling"]
+    if frames["protect"] != clip_frames:
+        notes.append(f"protect output {frames['protect']} frames, the clip decodes to {clip_frames}")
+    ceiling = _contender(
+        "ceiling", runs["ceiling"], clip_frames,
+        "PyAV decode -> RGB -> x264 encode (same EncoderSettings as protect), no detection",
+    )
+    protect = _contender(
+        "protect", runs["protect"], frames["protect"],
+        "Protector.protect_file with default ProtectSettings: probe, decode, detect, track, "
+        "redact, encode, audio copy; detector load excluded",
+    )
+    protect.detail = {"settings": settings.describe()}
+    deface = _deface_result(
+        options, deface_exe, runs, clip_frames, deface_error, deface_provider, deface_frames_out,
+    )
+    if deface.status == "ok":
+        notes.append(
+            "deface encodes with imageio-ffmpeg's libx264 defaults (crf 25, preset medium) and pads "
+            "the frame to a multiple of 16; Bystander uses x264 crf "
+            f"{settings.encoder.crf}, preset {settings.encoder.preset}"
+        )
+        if deface_frames_out is not None and deface_frames_out != clip_frames:
+            notes.append(f"deface wrote {deface_frames_out} frames, the clip has {clip_frames}")
+
+    ratios = Ratios(
+        protect_vs_ceiling=_ratio(protect.fps, ceiling.fps),
+        protect_vs_deface=_ratio(protect.fps, deface.fps),
+        deface_vs_ceiling=_ratio(deface.fps, ceiling.fps),
+        protect_vs_deface_excluding_startup=_ratio(protect.fps, deface.fps_excluding_startup),
+    )
+    cores = default_threads()
+    return BenchResult(
+        machine=machine_info(),
+        clip=ClipInfo(
+            source=source_name, path=str(clip), prepared=prepared, width=info.width,
+            height=info.height, frames=clip_frames, frame_rate=round(info.fps, 3),
+            duration=round(clip_frames / info.fps, 3) if info.fps else 0.0,
+        ),
+        repeat=options.repeat,
+        threads=(
+            f"all {cores} cores for everyone: detector threads {protector.detector.describe().get('threads')}, "
+            "FFmpeg decode and x264 encode threads auto (PyAV); deface: onnxruntime default "
+            "intra-op threads (all cores), imageio-ffmpeg's ffmpeg threads auto"
+        ),
+        detector=protector.detector.describe(),
+        warmup=warmup,
+        warmup_seconds=round(warmup_seconds, 3),
+        results=[ceiling, protect, deface],
+        ratios=ratios,
+        notes=notes,
+    )
+
+
+def _clip(options: BenchOptions, work: Path, say: Progress) -> tuple[Path, str, str | None]:
+    """The clip to benchmark: ``(path, source description, how it was prepared)``."""
+    steps: list[str] = []
+    if options.synthetic is not None:
+        width, height = options.synthetic
+        source_name = f"synthetic {width}x{height}"
+        say(f"building a synthetic {width}x{height} clip of {options.frames} frames")
+        source = work / "synthetic.mp4"
+        make_synthetic_clip(source, width, height, options.frames)
+        steps.append(
+            f"synthetic moving real face, {options.frames} frames at 30 fps, x264 crf 16, no audio"
+        )
+    else:
+        assert options.video is not None
+        source = options.video
+        source_name = str(source)
+        check_readable(source)
+    if options.seconds is None and options.resize is None:
+        return source, source_name, "; ".join(steps) or None
+    what = []
+    if options.seconds is not None:
+        what.append(f"first {options.seconds:g} s")
+    if options.resize is not None:
+        what.append("scaled to {}x{} with cv2.resize".format(*options.resize))
+    say("preparing the clip: " + ", ".join(what))
+    clip = work / "clip.mp4"
+    count = prepare_clip(source, clip, seconds=options.seconds, size=options.resize)
+    steps.append(", ".join(what) + f", re-encoded x264 crf 16, no audio ({count} frames)")
+    return clip, source_name, "; ".join(steps)
+
+
+def _contender(name: Contender, runs: list[float], frames: int, timing: str) -> ContenderResult:
+    seconds = _median(runs)
+    return ContenderResult(
+        name=name, status="ok", seconds=round(seconds, 4), runs=[round(r, 4) for r in runs],
+        frames=frames, fps=frames / seconds if seconds > 0 else None, timing=timing,
+    )
+
+
+def _deface_result(
+    options: BenchOptions,
+    executable: str | None,
+    runs: dict[str, list[float]],
+    frames: int,
+    error: str | None,
+    provider: str | None,
+    frames_out: int | None,
+) -> ContenderResult:
+    timing = (
+        "wall clock of the deface subprocess, including Python start-up, model load and "
+        "imageio-ffmpeg decode/encode; start-up measured on a one-frame clip of the same size"
+    )
+    if not options.deface:
+        return ContenderResult(name="deface", status="skipped", seconds=None, timing=timing,
+                               error="--no-deface")
+    if executable is None:
+        return ContenderResult(name="deface", status="skipped", seconds=None, timing=timing,
+                               error=f"{options.deface_command!r} not found on PATH")
+    if error is not None or not runs["deface"] or not runs["startup"]:
+        return ContenderResult(name="deface", status="failed", seconds=None, timing=timing,
+                               error=error or "no successful run")
+    result = _contender("deface", runs["deface"], frames, timing)
+    startup = _median(runs["startup"])
+    result.startup_seconds = round(startup, 4)
+    assert result.seconds is not None
+    rest = result.seconds - startup
+    result.fps_excluding_startup = (frames - 1) / rest if rest > 0 and frames > 1 else None
+    result.detail = {
+        "command": " ".join(deface_args("deface", Path("SRC"), Path("OUT"))),
+        "execution_provider": provider,
+        "startup_runs": [round(r, 4) for r in runs["startup"]],
+        "output_frames": frames_out,
+    }
+    return result

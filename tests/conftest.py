@@ -1,0 +1,32 @@
+"""Shared fixtures: small real-face media built in the test, and ../shared/data when present."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bystander.vision.protect import ProtectSettings, Protector
+from bystander.vision.synthetic import SyntheticClip, make_demo_clip
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not available")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def protector() -> Protector:
+    """One loaded detector for the whole session (model compilation is the slow part)."""
+    return Protector(ProtectSettings(overwrite=True))
+
+
+@pytest.fixture(scope="session")
+def demo_clip(tmp_path_factory: pytest.TempPathFactory) -> SyntheticClip:
+    """A 320x180 clip: the astronaut's face moving and growing across a scene, with a tone."""
+    folder = tmp_path_factory.mktemp("clip")
+    return make_demo_clip(folder / "moving.mp4", width=320, height=180, frames=30)

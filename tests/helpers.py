@@ -1,0 +1,43 @@
+"""Helpers to inspect protected media in tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+
+def decode_frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+
+def sharpness(region: np.ndarray) -> float:
+    """Variance of the Laplacian: high for a visible face, near zero once blurred."""
+    grey = cv2.cvtColor(np.ascontiguousarray(region), cv2.COLOR_RGB2GRAY)
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def crop(frame: np.ndarray, box: tuple[float, float, float, float], inner: float = 0.7) -> np.ndarray:
+    """The central ``inner`` share (per side length) of a face box: eyes, nose, mouth."""
+    bx1, by1, bx2, by2 = box
+    mx, my = (bx2 - bx1) * (1 - inner) / 2, (by2 - by1) * (1 - inner) / 2
+    x1, y1, x2, y2 = (int(round(v)) for v in (bx1 + mx, by1 + my, bx2 - mx, by2 - my))
+    return frame[max(0, y1) : y2, max(0, x1) : x2]
+
+
+def stream_summary(path: Path) -> dict[str, object]:
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        return {
+            "format": container.format.name,
+            "width": video.codec_context.width,
+            "height": video.codec_context.height,
+            "fps": float(video.average_rate or 0),
+            "audio": audio.codec_context.name if audio else None,
+            "audio_seconds": float(audio.duration * audio.time_base) if audio and audio.duration else None,
+            "metadata": dict(container.metadata),
+        }
