@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bystander.vision.protect import ProtectSettings, Protector
+from bystander.vision.protect import Protector, ProtectSettings
 from bystander.vision.synthetic import SyntheticClip, make_demo_clip
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

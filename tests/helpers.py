@@ -20,11 +20,13 @@ def sharpness(region: np.ndarray) -> float:
     return float(cv2.Laplacian(grey, cv2.CV_64F).var())
 
 
-def crop(frame: np.ndarray, box: tuple[float, float, float, float], inner: float = 0.7) -> np.ndarray:
+def crop(
+    frame: np.ndarray, box: tuple[float, float, float, float], inner: float = 0.7
+) -> np.ndarray:
     """The central ``inner`` share (per side length) of a face box: eyes, nose, mouth."""
     bx1, by1, bx2, by2 = box
     mx, my = (bx2 - bx1) * (1 - inner) / 2, (by2 - by1) * (1 - inner) / 2
-    x1, y1, x2, y2 = (int(round(v)) for v in (bx1 + mx, by1 + my, bx2 - mx, by2 - my))
+    x1, y1, x2, y2 = (round(v) for v in (bx1 + mx, by1 + my, bx2 - mx, by2 - my))
     return frame[max(0, y1) : y2, max(0, x1) : x2]
 
 
@@ -38,6 +40,8 @@ def stream_summary(path: Path) -> dict[str, object]:
             "height": video.codec_context.height,
             "fps": float(video.average_rate or 0),
             "audio": audio.codec_context.name if audio else None,
-            "audio_seconds": float(audio.duration * audio.time_base) if audio and audio.duration else None,
+            "audio_seconds": float(audio.duration * audio.time_base)
+            if audio and audio.duration
+            else None,
             "metadata": dict(container.metadata),
         }

@@ -50,14 +50,18 @@ def test_detector_failure_redacts_the_whole_frame() -> None:
 
 
 def test_detector_failure_aborts_when_asked() -> None:
-    protector = FrameProtector(ScriptedDetector({0: RuntimeError("boom")}), abort_on_detector_error=True)
+    protector = FrameProtector(
+        ScriptedDetector({0: RuntimeError("boom")}), abort_on_detector_error=True
+    )
     with pytest.raises(DetectorError, match="frame 0"):
         protector.protect(frames(1)[0])
 
 
 def test_lookback_redacts_frames_before_the_first_detection() -> None:
     box = [40.0, 20.0, 80.0, 70.0]
-    protector = FrameProtector(ScriptedDetector({5: [box], 6: [box]}), tracker=FaceTracker(), lookback=3)
+    protector = FrameProtector(
+        ScriptedDetector({5: [box], 6: [box]}), tracker=FaceTracker(), lookback=3
+    )
     out = []
     for frame in frames(8):
         out.extend(protector.push_frames(frame))
@@ -82,7 +86,9 @@ def test_redaction_error_blacks_out_the_frame() -> None:
         def apply(self, frame: np.ndarray, detections: Detections) -> np.ndarray:
             raise MemoryError("no memory")
 
-    protector = FrameProtector(ScriptedDetector({0: [[1, 1, 20, 20]]}), redactor=BrokenRedactor(RedactionSettings()))
+    protector = FrameProtector(
+        ScriptedDetector({0: [[1, 1, 20, 20]]}), redactor=BrokenRedactor(RedactionSettings())
+    )
     result = protector.protect(frames(1)[0])
     assert result.whole_frame and (result.image == 0).all()
 

@@ -10,12 +10,27 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bystander.vision.protect import ProtectSettings, Protector, protect
+from bystander.vision.protect import Protector, ProtectSettings, protect
 from bystander.vision.redact import Redactor
-from bystander.vision.synthetic import SyntheticClip, astronaut_head, background, moving_face_frames, paste, write_clip
+from bystander.vision.synthetic import (
+    SyntheticClip,
+    astronaut_head,
+    background,
+    moving_face_frames,
+    paste,
+    write_clip,
+)
 from tests.helpers import crop, decode_frames, sharpness, stream_summary
 
-PRIVATE_TAGS = {"title", "comment", "location", "location-eng", "creation_time", "LOCATION", "COMMENT"}
+PRIVATE_TAGS = {
+    "title",
+    "comment",
+    "location",
+    "location-eng",
+    "creation_time",
+    "LOCATION",
+    "COMMENT",
+}
 
 
 def test_video_face_is_redacted_in_every_frame_and_audio_survives(
@@ -35,7 +50,7 @@ def test_video_face_is_redacted_in_every_frame_and_audio_survives(
 
         regions = Detections.from_boxes([r.box for r in record.regions])
         mask = redactor.mask(regions, protected.shape)
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        x1, y1, x2, y2 = (round(v) for v in box)
         coverage = mask[y1:y2, x1:x2].mean()
         assert coverage >= 0.9, f"frame {index}: face only {coverage:.0%} covered"
         # 2. the pixels say the same: the face lost its detail
@@ -56,11 +71,17 @@ def test_no_audio_drops_the_track(demo_clip: SyntheticClip, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".avi", ".webm"])
-def test_every_container_keeps_format_size_rate_and_audio(suffix: str, protector: Protector, tmp_path: Path) -> None:
-    images, boxes = moving_face_frames(192, 112, frames=8, min_face=50, max_face=60)
+def test_every_container_keeps_format_size_rate_and_audio(
+    suffix: str, protector: Protector, tmp_path: Path
+) -> None:
+    images, _boxes = moving_face_frames(192, 112, frames=8, min_face=50, max_face=60)
     source = tmp_path / f"in{suffix}"
-    write_clip(source, images, fps=25, metadata={"title": "Holiday", "comment": "serial SN-123",
-                                                  "location": "+39.9042+116.4074/"})
+    write_clip(
+        source,
+        images,
+        fps=25,
+        metadata={"title": "Holiday", "comment": "serial SN-123", "location": "+39.9042+116.4074/"},
+    )
     target = tmp_path / "out" / f"in{suffix}"
     item = protector.protect_file(source, target)
     src, out = stream_summary(source), stream_summary(target)
@@ -82,7 +103,9 @@ def test_keep_metadata_keeps_container_tags(tmp_path: Path) -> None:
     assert meta.get("title") == "Holiday" and "location" in meta
 
 
-def _face_photo(width: int = 400, height: int = 300) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+def _face_photo(
+    width: int = 400, height: int = 300
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     head, (fx1, fy1, fx2, fy2) = astronaut_head()
     scene = background(width, height)
     paste(scene, head, 120, 60)
@@ -127,23 +150,31 @@ def test_png_alpha_and_webp_are_kept(protector: Protector, tmp_path: Path) -> No
     alpha[:10] = 0
     Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(tmp_path / "a.png")
     Image.fromarray(rgb).save(tmp_path / "b.webp", quality=95)
-    report = protect([tmp_path / "a.png", tmp_path / "b.webp"], tmp_path / "out", detector=protector.detector)
+    report = protect(
+        [tmp_path / "a.png", tmp_path / "b.webp"], tmp_path / "out", detector=protector.detector
+    )
     assert not report.failures
     with Image.open(tmp_path / "out" / "a.png") as png:
         assert png.mode == "RGBA" and np.asarray(png)[0, 0, 3] == 0
-        assert sharpness(crop(np.asarray(png.convert("RGB")), box)) < 0.25 * sharpness(crop(rgb, box))
+        assert sharpness(crop(np.asarray(png.convert("RGB")), box)) < 0.25 * sharpness(
+            crop(rgb, box)
+        )
     with Image.open(tmp_path / "out" / "b.webp") as webp:
         assert webp.format == "WEBP"
 
 
-def test_folder_input_mirrors_its_tree_and_writes_a_report(protector: Protector, tmp_path: Path) -> None:
+def test_folder_input_mirrors_its_tree_and_writes_a_report(
+    protector: Protector, tmp_path: Path
+) -> None:
     rgb, _ = _face_photo(200, 160)
     (tmp_path / "in" / "day1").mkdir(parents=True)
     Image.fromarray(rgb).save(tmp_path / "in" / "top.png")
     Image.fromarray(rgb).save(tmp_path / "in" / "day1" / "nested.jpg")
     (tmp_path / "in" / "notes.txt").write_text("not media")
     report = protect([tmp_path / "in"], tmp_path / "out", detector=protector.detector)
-    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.*")) == [
+    assert sorted(
+        p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.*")
+    ) == [
         "day1/nested.jpg",
         "top.png",
     ]
@@ -153,7 +184,9 @@ def test_folder_input_mirrors_its_tree_and_writes_a_report(protector: Protector,
 
 
 @pytest.mark.shared_data
-def test_egoblur_clip_face_redacted_in_every_frame(shared_data: Path, protector: Protector, tmp_path: Path) -> None:
+def test_egoblur_clip_face_redacted_in_every_frame(
+    shared_data: Path, protector: Protector, tmp_path: Path
+) -> None:
     """The gen1 EgoBlur clip has one face in every frame: every output frame has a region."""
     source = shared_data / "egoblur" / "gen1-test_video.mp4"
     frames = []

@@ -70,7 +70,9 @@ def test_mask_scale_enlarges_the_region_around_the_face() -> None:
 def test_face_cut_by_the_frame_border_is_still_redacted() -> None:
     frame = noise_frame()
     original = frame.copy()
-    mask = Redactor(RedactionSettings(mode="solid")).apply(frame, Detections.from_boxes([[-20, -30, 30, 25]]))
+    mask = Redactor(RedactionSettings(mode="solid")).apply(
+        frame, Detections.from_boxes([[-20, -30, 30, 25]])
+    )
     assert mask[0, 0] and mask[5, 5]
     assert (frame[:10, :10] == 0).all()
     assert (frame[100:, 100:] == original[100:, 100:]).all()

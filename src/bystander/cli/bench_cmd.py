@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -18,14 +19,18 @@ def bench_command(
     synthetic: str | None = typer.Option(
         None, "--synthetic", metavar="WxH", help="Measure a generated clip of a moving real face."
     ),
-    frames: int = typer.Option(150, "--frames", min=1, max=100_000, help="Length of the --synthetic clip."),
+    frames: int = typer.Option(
+        150, "--frames", min=1, max=100_000, help="Length of the --synthetic clip."
+    ),
     seconds: float | None = typer.Option(
-        None, "--seconds", min=0.001, help="Only the first S seconds (re-encoded at crf 16, no audio)."
+        None, "--seconds", min=0.001, help="Keep the first S seconds (re-encoded at crf 16)."
     ),
     resize: str | None = typer.Option(
         None, "--resize", metavar="WxH", help="Re-encode the clip scaled to this size first."
     ),
-    repeat: int = typer.Option(1, "--repeat", min=1, max=100, help="Runs per contender; the median is kept."),
+    repeat: int = typer.Option(
+        1, "--repeat", min=1, max=100, help="Runs per contender; the median is kept."
+    ),
     no_deface: bool = typer.Option(False, "--no-deface", help="Do not run deface."),
     json_out: bool = typer.Option(False, "--json", help="Print the full result as JSON on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
@@ -37,7 +42,9 @@ def bench_command(
     """
     with user_errors():
         if (video is None) == (synthetic is None):
-            raise typer.BadParameter("give a VIDEO or --synthetic WxH (one of them)", param_hint="VIDEO")
+            raise typer.BadParameter(
+                "give a VIDEO or --synthetic WxH (one of them)", param_hint="VIDEO"
+            )
         if synthetic is not None and resize is not None:
             raise typer.BadParameter("--synthetic WxH already sets the size", param_hint="--resize")
         options = BenchOptions(
@@ -52,8 +59,8 @@ def bench_command(
         show = not quiet and not json_out
         result = run_bench(options, progress=_say if show else None)
         if json_out:
-            out_console.file.write(result.to_json() + "\n")
-            out_console.file.flush()
+            sys.stdout.write(result.to_json() + "\n")
+            sys.stdout.flush()
         else:
             print_result(result)
 
@@ -69,15 +76,16 @@ def _fmt(value: float | None, digits: int = 2, suffix: str = "") -> str:
 def print_result(result: BenchResult) -> None:
     clip = result.clip
     out_console.print(
-        f"[bold]bystander bench[/]: {clip.source} -> {clip.width}x{clip.height}, {clip.frames} frames "
-        f"at {clip.frame_rate:g} fps ({clip.duration:g} s)"
+        f"[bold]bystander bench[/]: {clip.source} -> {clip.width}x{clip.height}, "
+        f"{clip.frames} frames at {clip.frame_rate:g} fps ({clip.duration:g} s)"
         + (f"\n  clip: {clip.prepared}" if clip.prepared else ""),
         highlight=False,
     )
     ceiling = result.result("ceiling")
     table = Table(show_edge=False, header_style="bold")
-    for column in ("contender", "status", "seconds", "frames", "fps", "vs ceiling", "timed region"):
-        table.add_column(column, justify="right" if column in ("seconds", "frames", "fps", "vs ceiling") else "left")
+    numeric = ("seconds", "frames", "fps", "vs ceiling")
+    for column in ("contender", "status", *numeric):
+        table.add_column(column, justify="right" if column in numeric else "left")
     for item in result.results:
         table.add_row(
             item.name,
@@ -86,10 +94,9 @@ def print_result(result: BenchResult) -> None:
             str(item.frames) if item.frames is not None else "-",
             _fmt(item.fps),
             _fmt(item.fps / ceiling.fps if item.fps and ceiling.fps else None, 2, "x"),
-            item.timing,
         )
     out_console.print(table)
-    r = result.ratios
+    r, m = result.ratios, result.machine
     lines = [
         f"protect / ceiling: {_fmt(r.protect_vs_ceiling, 3, 'x')}",
         f"protect / deface:  {_fmt(r.protect_vs_deface, 2, 'x')}",
@@ -98,16 +105,17 @@ def print_result(result: BenchResult) -> None:
     deface = result.result("deface")
     if deface.startup_seconds is not None:
         lines.append(
-            f"deface start-up (one-frame clip): {deface.startup_seconds:.2f} s; without it deface runs "
-            f"{_fmt(deface.fps_excluding_startup)} fps and protect / deface is "
+            f"deface start-up (one-frame clip): {deface.startup_seconds:.2f} s; without it "
+            f"deface runs {_fmt(deface.fps_excluding_startup)} fps and protect / deface is "
             f"{_fmt(r.protect_vs_deface_excluding_startup, 2, 'x')}"
         )
+    lines += [f"timed ({item.name}): {item.timing}" for item in result.results]
     lines += [
         f"warm-up: {result.warmup}",
         f"threads: {result.threads}",
         f"detector: {result.detector.get('name')} on {result.detector.get('backend')}",
-        f"machine: {result.machine.cpu}, {result.machine.cores} cores, Python {result.machine.python}, "
-        + ", ".join(f"{k} {v}" for k, v in result.machine.versions.items() if v),
+        f"machine: {m.cpu}, {m.cores} cores, Python {m.python}, "
+        + ", ".join(f"{k} {v}" for k, v in m.versions.items() if v),
         f"repeat: {result.repeat} (median)",
     ]
     lines += [f"note: {note}" for note in result.notes]

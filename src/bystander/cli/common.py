@@ -37,9 +37,21 @@ class State:
     debug: bool = False
 
 
+def print_error(message: str) -> None:
+    """One line on stderr, never wrapped, so scripts can grep it."""
+    err_console.print(
+        f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True
+    )
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message.replace("\n", " "))
     return typer.Exit(code)
+
+
+def progress_enabled(quiet: bool, json_out: bool) -> bool:
+    """Progress bars only for a person at a terminal; never in pipes, CI logs or --json."""
+    return not quiet and not json_out and err_console.is_terminal
 
 
 @contextmanager
@@ -122,5 +134,7 @@ class RichProgress:
         if self._progress is not None and self._task is not None:
             task = self._progress.tasks[-1]
             if task.total is None or task.completed < task.total:
-                self._progress.update(self._task, total=max(self._done, 1), completed=max(self._done, 1))
+                self._progress.update(
+                    self._task, total=max(self._done, 1), completed=max(self._done, 1)
+                )
         self._task = None

@@ -6,27 +6,37 @@ from pathlib import Path
 
 import typer
 
-from bystander.cli.common import RichProgress, out_console, print_json, user_errors
+from bystander.cli.common import (
+    RichProgress,
+    out_console,
+    print_json,
+    progress_enabled,
+    user_errors,
+)
 from bystander.fsutil import write_text_atomic
-from bystander.vision.protect import ProtectSettings, Protector
+from bystander.vision.protect import Protector, ProtectSettings
 from bystander.vision.synthetic import make_demo_clip
 
 
 def demo_command(
-    folder: Path = typer.Option(Path("bystander-demo"), "--dir", "-d", help="Where to put the demo files."),
+    folder: Path = typer.Option(
+        Path("bystander-demo"), "--dir", "-d", help="Where to put the demo files."
+    ),
     frames: int = typer.Option(90, "--frames", min=10, max=3000, help="Length of the sample clip."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
     json_out: bool = typer.Option(False, "--json", help="Print a machine-readable summary."),
 ) -> None:
-    """Build a sample clip (a real face moving across a scene, with sound), protect it, show the files."""
+    """Build a sample clip (a real face moving, with sound), protect it, show the files."""
     with user_errors():
         folder.mkdir(parents=True, exist_ok=True)
         original = folder / "sample.mp4"
         protected = folder / "sample.protected.mp4"
         report_path = folder / "sample.report.json"
         clip = make_demo_clip(original, width=640, height=360, frames=frames)
-        with RichProgress(enabled=not quiet and not json_out) as progress:
-            item = Protector(ProtectSettings(overwrite=True)).protect_file(original, protected, progress)
+        with RichProgress(enabled=progress_enabled(quiet, json_out)) as progress:
+            item = Protector(ProtectSettings(overwrite=True)).protect_file(
+                original, protected, progress
+            )
         write_text_atomic(report_path, item.model_dump_json(indent=2))
         summary = {
             "original": str(original),
@@ -42,12 +52,14 @@ def demo_command(
             print_json(summary)
         elif not quiet:
             out_console.print(
-                f"[bold]Bystander demo[/]: a {clip.width}x{clip.height} clip of {frames} frames with a "
-                f"real face moving across the scene and a sound track.\n"
-                f"  original:  {original}\n  protected: {protected}  (the face is blurred in every frame)\n"
+                f"[bold]Bystander demo[/]: a {clip.width}x{clip.height} clip of {frames} "
+                "frames with a real face moving across the scene and a sound track.\n"
+                f"  original:  {original}\n"
+                f"  protected: {protected}  (the face is blurred in every frame)\n"
                 f"  report:    {report_path}\n"
-                f"  {item.summary.regions_redacted} regions redacted in {item.summary.frames} frames, "
-                f"{item.summary.tracks} track(s), {item.summary.fps:.1f} fps",
+                f"  {item.summary.regions_redacted} regions redacted in "
+                f"{item.summary.frames} frames, {item.summary.tracks} track(s), "
+                f"{item.summary.fps:.1f} fps",
                 highlight=False,
             )
 

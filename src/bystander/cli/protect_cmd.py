@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 import typer
 
-from bystander.cli.common import RichProgress, err_console, out_console, print_json, user_errors
+from bystander.cli.common import (
+    RichProgress,
+    State,
+    out_console,
+    print_error,
+    print_json,
+    progress_enabled,
+    user_errors,
+)
 from bystander.fsutil import write_text_atomic
 from bystander.vision.protect import ProtectSettings, protect
 from bystander.vision.redact import RedactionSettings
@@ -17,48 +25,74 @@ from bystander.vision.tracker import TrackerSettings
 from bystander.vision.video_io import EncoderSettings
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     blur = "blur"
     pixelate = "pixelate"
     solid = "solid"
 
 
-class Shape(str, Enum):
+class Shape(StrEnum):
     ellipse = "ellipse"
     box = "box"
 
 
-class OnError(str, Enum):
+class OnError(StrEnum):
     redact = "redact-frame"
     abort = "abort"
 
 
 def protect_command(
-    inputs: list[Path] = typer.Argument(None, help="Videos, images or folders of them.", show_default=False),
+    inputs: list[Path] = typer.Argument(
+        None, help="Videos, images or folders of them.", show_default=False
+    ),
     output: Path = typer.Option(None, "-o", "--output", help="Output file (one input) or folder."),
     mode: Mode = typer.Option(Mode.blur, "--mode", "-m", help="How faces are hidden."),
     shape: Shape = typer.Option(Shape.ellipse, "--shape", help="Mask shape around each face."),
-    mask_scale: float = typer.Option(1.3, "--mask-scale", min=1.0, max=4.0, help="Enlarge face boxes by this factor."),
-    detail: int = typer.Option(6, "--detail", min=1, max=32, help="Samples kept across a face (blur, pixelate)."),
-    threshold: float = typer.Option(0.2, "--threshold", "-t", min=0.01, max=0.99, help="Detector score threshold."),
+    mask_scale: float = typer.Option(
+        1.3, "--mask-scale", min=1.0, max=4.0, help="Enlarge face boxes by this factor."
+    ),
+    detail: int = typer.Option(
+        6, "--detail", min=1, max=32, help="Samples kept across a face (blur, pixelate)."
+    ),
+    threshold: float = typer.Option(
+        0.2, "--threshold", "-t", min=0.01, max=0.99, help="Detector score threshold."
+    ),
     detector: str = typer.Option("centerface", "--detector", help="Face detector."),
-    backend: str = typer.Option("auto", "--backend", help="Inference backend: auto, openvino, onnxruntime."),
+    backend: str = typer.Option(
+        "auto", "--backend", help="Inference backend: auto, openvino, onnxruntime."
+    ),
     threads: int = typer.Option(0, "--threads", min=0, help="Inference threads (0: all cores)."),
-    hold: int = typer.Option(15, "--hold", min=0, help="Frames a lost face stays redacted (videos)."),
-    lookback: int = typer.Option(5, "--lookback", min=0, max=120, help="Frames redacted before a face is first seen."),
-    on_error: OnError = typer.Option(OnError.redact, "--on-detector-error", help="Redact the whole frame, or abort."),
+    hold: int = typer.Option(
+        15, "--hold", min=0, help="Frames a lost face stays redacted (videos)."
+    ),
+    lookback: int = typer.Option(
+        5, "--lookback", min=0, max=120, help="Frames redacted before a face is first seen."
+    ),
+    on_error: OnError = typer.Option(
+        OnError.redact, "--on-detector-error", help="Redact the whole frame, or abort."
+    ),
     no_audio: bool = typer.Option(False, "--no-audio", help="Drop the audio track."),
-    keep_metadata: bool = typer.Option(False, "--keep-metadata", help="Keep EXIF/container tags (GPS, serials...)."),
-    crf: int = typer.Option(20, "--crf", min=0, max=51, help="Video quality (x264 CRF, lower is better)."),
+    keep_metadata: bool = typer.Option(
+        False, "--keep-metadata", help="Keep EXIF/container tags (GPS, serials...)."
+    ),
+    crf: int = typer.Option(
+        20, "--crf", min=0, max=51, help="Video quality (x264 CRF, lower is better)."
+    ),
     preset: str = typer.Option("veryfast", "--encoder-preset", help="x264 preset."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first file that fails."),
-    report: Path = typer.Option(None, "--report", help="Write a JSON report of every redaction here."),
-    report_schema: bool = typer.Option(False, "--report-schema", help="Print the report's JSON schema and exit."),
+    report: Path = typer.Option(
+        None, "--report", help="Write a JSON report of every redaction here."
+    ),
+    report_schema: bool = typer.Option(
+        False, "--report-schema", help="Print the report's JSON schema and exit."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or summary."),
-    json_out: bool = typer.Option(False, "--json", help="Print a machine-readable summary on stdout."),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print a machine-readable summary on stdout."
+    ),
 ) -> None:
-    """Anonymize every face in videos and images; outputs keep format, size, frame rate and audio."""
+    """Anonymize every face in videos and images, keeping format, size, frame rate and audio."""
     if report_schema:
         print_json(ProtectReport.model_json_schema(by_alias=True))
         return
@@ -72,7 +106,9 @@ def protect_command(
             threshold=threshold,
             backend=backend,
             threads=threads or None,
-            redaction=RedactionSettings(mode=mode.value, shape=shape.value, mask_scale=mask_scale, detail=detail),  # type: ignore[arg-type]
+            redaction=RedactionSettings(
+                mode=mode.value, shape=shape.value, mask_scale=mask_scale, detail=detail
+            ),
             tracking=TrackerSettings(max_gap=hold),
             lookback=lookback,
             abort_on_detector_error=on_error is OnError.abort,
@@ -81,8 +117,10 @@ def protect_command(
             encoder=EncoderSettings(crf=crf, preset=preset),
             overwrite=overwrite,
         )
-        with RichProgress(enabled=not quiet and not json_out) as progress:
-            result = protect(inputs, output, settings, progress=progress, fail_fast=fail_fast)
+        with RichProgress(enabled=progress_enabled(quiet, json_out)) as progress:
+            result = protect(
+                inputs, output, settings, progress=progress, fail_fast=fail_fast or State.debug
+            )
         if report is not None:
             write_text_atomic(report, result.to_json())
         summary = summarize(result, report)
@@ -93,13 +131,14 @@ def protect_command(
                 s = item.summary
                 out_console.print(
                     f"[green]protected[/] {item.input} -> {item.output}: {s.frames} frame(s), "
-                    f"{s.regions_redacted} region(s) redacted, {s.tracks} track(s), {s.fps:.1f} fps",
+                    f"{s.regions_redacted} region(s) redacted, {s.tracks} track(s), "
+                    f"{s.fps:.1f} fps",
                     highlight=False,
                 )
             if report is not None:
                 out_console.print(f"report: {report}", highlight=False)
         for failure in result.failures:
-            err_console.print(f"[bold red]error:[/] {failure.error}", highlight=False)
+            print_error(failure.error)
         if result.failures:
             raise typer.Exit(1)
 
@@ -110,7 +149,12 @@ def summarize(result: ProtectReport, report: Path | None) -> dict[str, object]:
         "detector": result.detector,
         "report": str(report) if report else None,
         "items": [
-            {"input": i.input, "output": i.output, "kind": i.kind, **json.loads(i.summary.model_dump_json())}
+            {
+                "input": i.input,
+                "output": i.output,
+                "kind": i.kind,
+                **json.loads(i.summary.model_dump_json()),
+            }
             for i in result.items
         ],
         "failures": [f.model_dump() for f in result.failures],

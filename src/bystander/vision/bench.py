@@ -43,7 +43,7 @@ from bystander import __version__
 from bystander.errors import InputError
 from bystander.vision.detectors.backends import default_threads
 from bystander.vision.media import check_readable
-from bystander.vision.protect import ProtectSettings, Protector
+from bystander.vision.protect import Protector, ProtectSettings
 from bystander.vision.synthetic import moving_face_frames, write_clip
 from bystander.vision.video_io import (
     EncoderSettings,
@@ -73,7 +73,7 @@ class MachineInfo(BaseModel):
     logical_cpus: int | None = Field(description="os.cpu_count()")
     python: str
     platform: str
-    versions: dict[str, str | None] = Field(description="installed package versions; null if absent")
+    versions: dict[str, str | None] = Field(description="package versions; null if absent")
 
 
 class ClipInfo(BaseModel):
@@ -97,7 +97,7 @@ class ContenderResult(BaseModel):
     timing: str = Field(description="what the timed region includes")
     error: str | None = None
     startup_seconds: float | None = Field(
-        default=None, description="deface only: median wall clock on a one-frame clip of the same size"
+        default=None, description="deface only: median seconds on a one-frame clip of the same size"
     )
     fps_excluding_startup: float | None = Field(
         default=None, description="deface only: (frames - 1) / (seconds - startup_seconds)"
@@ -229,9 +229,12 @@ def prepare_clip(
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             rate = Fraction(stream.average_rate or stream.guessed_rate or 30)
-            start = float(stream.start_time * stream.time_base) if stream.start_time else 0.0
+            base = stream.time_base
+            start = float(stream.start_time * base) if stream.start_time and base else 0.0
             with av.open(str(target), mode="w") as output:
-                written = _reencode(container, stream, output, rate, start, seconds, size, max_frames)
+                written = _reencode(
+                    container, stream, output, rate, start, seconds, size, max_frames
+                )
     except av.error.FFmpegError as exc:
         raise InputError(f"cannot re-encode {source}: {_first_line(str(exc))}") from None
     if written == 0:
@@ -280,7 +283,7 @@ def _reencode(
 
 
 def make_synthetic_clip(target: Path, width: int, height: int, frames: int, fps: int = 30) -> int:
-    """The moving real face of ``bystander.vision.synthetic`` at ``width`` x ``height``, no audio."""
+    """The moving real face of ``bystander.vision.synthetic``, ``width`` x ``height``, no audio."""
     if frames < 1:
         raise InputError("--frames must be at least 1")
     images, _ = moving_face_frames(width, height, frames)
@@ -293,8 +296,8 @@ def first_frame(path: Path) -> Frame:
     try:
         with av.open(str(path), mode="r") as container:
             for frame in container.decode(video=0):
-                rgb: Frame = _upright(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0)
-                return rgb
+                rgb: Frame = frame.to_ndarray(format="rgb24")  # type: ignore[assignment]
+                return _upright(rgb, getattr(frame, "rotation", 0) or 0)
     except av.error.FFmpegError as exc:
         raise InputError(f"cannot decode {path}: {_first_line(str(exc))}") from None
     raise InputError(f"no video frames could be decoded from {path}")
@@ -325,7 +328,8 @@ def run_deface(executable: str, source: Path, target: Path) -> tuple[float, str 
         raise ToolFailed(f"cannot run {executable}: {exc}") from None
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
-        raise ToolFailed(_last_line(proc.stderr) or _last_line(proc.stdout) or f"exit code {proc.returncode}")
+        last = _last_line(proc.stderr) or _last_line(proc.stdout)
+        raise ToolFailed(last or f"exit code {proc.returncode}")
     if not target.is_file() or target.stat().st_size == 0:
         raise ToolFailed(_last_line(proc.stdout) or _last_line(proc.stderr) or "no output written")
     found = re.search(r"Running on (\w+)", proc.stdout)
@@ -391,14 +395,22 @@ def _run(options: BenchOptions, work: Path, say: Progress) -> BenchResult:
     )
 
     deface_exe = shutil.which(options.deface_command) if options.deface else None
+    deface_error: str | None = None
     tiny: Path | None = None
     if deface_exe is not None:
         tiny = work / "startup.mp4"
         prepare_clip(clip, tiny, max_frames=1)
+        say("deface warm-up: one-frame clip (untimed; fills the OS file cache)")
+        small = work / "startup-out.mp4"
+        try:
+            run_deface(deface_exe, tiny, small)
+        except ToolFailed as exc:
+            deface_error = str(exc)
+        finally:
+            _remove(small)
 
     runs: dict[str, list[float]] = {"ceiling": [], "protect": [], "deface": [], "startup": []}
     frames: dict[str, int] = {}
-    deface_error: str | None = None
     deface_provider: str | None = None
     deface_frames_out: int | None = None
     for attempt in range(1, options.repeat + 1):
@@ -438,7 +450,7 @@ def _run(options: BenchOptions, work: Path, say: Progress) -> BenchResult:
 
     clip_frames = frames["ceiling"]
     if frames["protect"] != clip_frames:
-        notes.append(f"protect output {frames['protect']} frames, the clip decodes to {clip_frames}")
+        notes.append(f"protect wrote {frames['protect']} frames, the clip decodes to {clip_frames}")
     ceiling = _contender(
         "ceiling", runs["ceiling"], clip_frames,
         "PyAV decode -> RGB -> x264 encode (same EncoderSettings as protect), no detection",
@@ -454,8 +466,8 @@ def _run(options: BenchOptions, work: Path, say: Progress) -> BenchResult:
     )
     if deface.status == "ok":
         notes.append(
-            "deface encodes with imageio-ffmpeg's libx264 defaults (crf 25, preset medium) and pads "
-            "the frame to a multiple of 16; Bystander uses x264 crf "
+            "deface encodes with imageio-ffmpeg's libx264 defaults (crf 25, preset medium) and "
+            "pads the frame to a multiple of 16; Bystander uses x264 crf "
             f"{settings.encoder.crf}, preset {settings.encoder.preset}"
         )
         if deface_frames_out is not None and deface_frames_out != clip_frames:
@@ -468,6 +480,7 @@ def _run(options: BenchOptions, work: Path, say: Progress) -> BenchResult:
         protect_vs_deface_excluding_startup=_ratio(protect.fps, deface.fps_excluding_startup),
     )
     cores = default_threads()
+    detector = protector.detector.describe()
     return BenchResult(
         machine=machine_info(),
         clip=ClipInfo(
@@ -477,11 +490,11 @@ def _run(options: BenchOptions, work: Path, say: Progress) -> BenchResult:
         ),
         repeat=options.repeat,
         threads=(
-            f"all {cores} cores for everyone: detector threads {protector.detector.describe().get('threads')}, "
+            f"all {cores} cores for everyone: detector threads {detector.get('threads')}, "
             "FFmpeg decode and x264 encode threads auto (PyAV); deface: onnxruntime default "
             "intra-op threads (all cores), imageio-ffmpeg's ffmpeg threads auto"
         ),
-        detector=protector.detector.describe(),
+        detector=detector,
         warmup=warmup,
         warmup_seconds=round(warmup_seconds, 3),
         results=[ceiling, protect, deface],
@@ -540,7 +553,8 @@ def _deface_result(
 ) -> ContenderResult:
     timing = (
         "wall clock of the deface subprocess, including Python start-up, model load and "
-        "imageio-ffmpeg decode/encode; start-up measured on a one-frame clip of the same size"
+        "imageio-ffmpeg decode/encode (after one untimed run on a one-frame clip); start-up "
+        "measured on that one-frame clip of the same size"
     )
     if not options.deface:
         return ContenderResult(name="deface", status="skipped", seconds=None, timing=timing,

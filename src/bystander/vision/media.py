@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 
 from bystander.errors import InputError, LimitError, UnsupportedFormatError
@@ -15,7 +15,7 @@ MAX_SIDE = 16384
 MAX_PIXELS = 120_000_000
 
 
-class MediaKind(str, Enum):
+class MediaKind(StrEnum):
     VIDEO = "video"
     IMAGE = "image"
 
@@ -28,7 +28,9 @@ def media_kind(path: Path) -> MediaKind:
     if suffix in IMAGE_SUFFIXES:
         return MediaKind.IMAGE
     supported = ", ".join(sorted(s.lstrip(".") for s in VIDEO_SUFFIXES | IMAGE_SUFFIXES))
-    raise UnsupportedFormatError(f"unsupported format {suffix or '(no extension)'}: {path} (supported: {supported})")
+    raise UnsupportedFormatError(
+        f"unsupported format {suffix or '(no extension)'}: {path} (supported: {supported})"
+    )
 
 
 def is_media(path: Path) -> bool:

@@ -98,7 +98,9 @@ class FrameProtector:
             detections = self.detector.detect(frame)
         except Exception as exc:
             if self.abort_on_detector_error:
-                raise DetectorError(f"face detector failed on frame {pending.index}: {exc}") from exc
+                raise DetectorError(
+                    f"face detector failed on frame {pending.index}: {exc}"
+                ) from exc
             detections = Detections.empty()
             pending.whole_frame = True
             pending.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -123,7 +125,9 @@ class FrameProtector:
             for track in born:
                 cx, cy, w, h = (float(v) for v in track.box)
                 grow = 1.0 + growth * steps
-                boxes.append([cx - w * grow / 2, cy - h * grow / 2, cx + w * grow / 2, cy + h * grow / 2])
+                boxes.append(
+                    [cx - w * grow / 2, cy - h * grow / 2, cx + w * grow / 2, cy + h * grow / 2]
+                )
             pending.regions.append(
                 Detections.from_boxes(
                     boxes,
@@ -162,4 +166,3 @@ class FrameProtector:
         for hook in self.on_protected:
             hook(result)
         return result
-

@@ -70,7 +70,9 @@ class Protector:
     >>> protector.protect_file(Path("in.mp4"), Path("out.mp4"))    # doctest: +SKIP
     """
 
-    def __init__(self, settings: ProtectSettings | None = None, detector: FaceDetector | None = None):
+    def __init__(
+        self, settings: ProtectSettings | None = None, detector: FaceDetector | None = None
+    ):
         self.settings = settings or ProtectSettings()
         self._detector = detector
 
@@ -118,8 +120,17 @@ class Protector:
             progress.end_item()
         height, width = loaded.rgb.shape[:2]
         return _item_report(
-            source, target, "image", width, height, None, False, [frame], 0,
-            time.perf_counter() - started, with_tracks=False,
+            source,
+            target,
+            "image",
+            width,
+            height,
+            None,
+            False,
+            [frame],
+            0,
+            time.perf_counter() - started,
+            with_tracks=False,
         )
 
     def protect_video(
@@ -136,18 +147,39 @@ class Protector:
         s = self.settings
         with atomic_output(target, s.overwrite) as temp:
             info = transcode(
-                source, temp, protector, encoder=s.encoder, keep_audio=s.keep_audio,
-                keep_metadata=s.keep_metadata, on_frame=on_frame,
+                source,
+                temp,
+                protector,
+                encoder=s.encoder,
+                keep_audio=s.keep_audio,
+                keep_metadata=s.keep_metadata,
+                on_frame=on_frame,
             )
         if progress:
             progress.end_item()
         # Free pixel buffers; the report only needs the regions.
-        slim = [ProtectedFrame(f.index, f.image[:0, :0], f.regions, f.detected, f.whole_frame, f.error) for f in frames]
+        slim = [
+            ProtectedFrame(f.index, f.image[:0, :0], f.regions, f.detected, f.whole_frame, f.error)
+            for f in frames
+        ]
         tracker = protector.tracker
-        width, height = (frames[0].image.shape[1], frames[0].image.shape[0]) if frames else (info.width, info.height)
+        width, height = (
+            (frames[0].image.shape[1], frames[0].image.shape[0])
+            if frames
+            else (info.width, info.height)
+        )
         return _item_report(
-            source, target, "video", width, height, info.fps, s.keep_audio and info.has_audio, slim,
-            tracker.total_tracks if tracker else 0, time.perf_counter() - started, with_tracks=True,
+            source,
+            target,
+            "video",
+            width,
+            height,
+            info.fps,
+            s.keep_audio and info.has_audio,
+            slim,
+            tracker.total_tracks if tracker else 0,
+            time.perf_counter() - started,
+            with_tracks=True,
         )
 
 
@@ -175,9 +207,15 @@ def _item_report(
         fps=round(len(frames) / seconds, 2) if seconds > 0 else 0.0,
     )
     return ItemReport(
-        input=str(source), output=str(target), kind=kind,  # type: ignore[arg-type]
-        width=width, height=height, frame_rate=round(frame_rate, 3) if frame_rate else None,
-        audio=audio, summary=summary, frames=records,
+        input=str(source),
+        output=str(target),
+        kind=kind,  # type: ignore[arg-type]
+        width=width,
+        height=height,
+        frame_rate=round(frame_rate, 3) if frame_rate else None,
+        audio=audio,
+        summary=summary,
+        frames=records,
     )
 
 
@@ -210,7 +248,11 @@ def plan_outputs(inputs: Iterable[Path], output: Path) -> list[tuple[Path, Path]
     files: list[tuple[Path, Path]] = []
     for item in inputs:
         if item.is_dir():
-            found = sorted(p for p in item.rglob("*") if p.is_file() and is_media(p) and ".partial" not in p.name)
+            found = sorted(
+                p
+                for p in item.rglob("*")
+                if p.is_file() and is_media(p) and ".partial" not in p.name
+            )
             if not found:
                 raise InputError(f"no videos or images in folder {item}")
             files.extend((p, p.relative_to(item)) for p in found)
@@ -218,7 +260,9 @@ def plan_outputs(inputs: Iterable[Path], output: Path) -> list[tuple[Path, Path]
             check_readable(item)
             media_kind(item)
             files.append((item, Path(item.name)))
-    single_file_output = len(inputs) == 1 and not inputs[0].is_dir() and bool(output.suffix) and not output.is_dir()
+    single_file_output = (
+        len(inputs) == 1 and not inputs[0].is_dir() and bool(output.suffix) and not output.is_dir()
+    )
     if single_file_output:
         return [(files[0][0], output)]
     if output.exists() and not output.is_dir():
@@ -226,7 +270,9 @@ def plan_outputs(inputs: Iterable[Path], output: Path) -> list[tuple[Path, Path]
     pairs = [(src, output / rel) for src, rel in files]
     targets = [t.resolve() for _, t in pairs]
     if len(set(targets)) != len(targets):
-        raise OutputError("two inputs would be written to the same output name; protect them separately")
+        raise OutputError(
+            "two inputs would be written to the same output name; protect them separately"
+        )
     return pairs
 
 
@@ -263,11 +309,15 @@ def protect(
     return report
 
 
-def protect_video(source: Path | str, target: Path | str, settings: ProtectSettings | None = None) -> ItemReport:
+def protect_video(
+    source: Path | str, target: Path | str, settings: ProtectSettings | None = None
+) -> ItemReport:
     """Protect one video file; see ``ProtectSettings`` for options."""
     return Protector(settings).protect_file(Path(source), Path(target))
 
 
-def protect_image(source: Path | str, target: Path | str, settings: ProtectSettings | None = None) -> ItemReport:
+def protect_image(
+    source: Path | str, target: Path | str, settings: ProtectSettings | None = None
+) -> ItemReport:
     """Protect one image file; see ``ProtectSettings`` for options."""
     return Protector(settings).protect_file(Path(source), Path(target))

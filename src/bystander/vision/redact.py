@@ -125,7 +125,9 @@ class Redactor:
         shift = 4  # sub-pixel precision for cv2.ellipse
         center = (round(((bx1 + bx2) / 2 - x1) * 16), round(((by1 + by2) / 2 - y1) * 16))
         axes = (max(1, round((bx2 - bx1) / 2 * 16)), max(1, round((by2 - by1) / 2 * 16)))
-        cv2.ellipse(mask, center, axes, 0, 0, 360, 1, thickness=-1, lineType=cv2.LINE_8, shift=shift)
+        cv2.ellipse(
+            mask, center, axes, 0, 0, 360, 1, thickness=-1, lineType=cv2.LINE_8, shift=shift
+        )
         return mask.astype(bool)
 
     def _hide(self, roi: Frame, region: Region) -> Frame:
@@ -140,6 +142,6 @@ class Redactor:
         small_h = max(1, round(height / cell))
         small = cv2.resize(roi, (small_w, small_h), interpolation=cv2.INTER_AREA)
         if settings.mode == "pixelate":
-            return cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
+            return np.asarray(cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST))
         small = cv2.GaussianBlur(small, (0, 0), sigmaX=0.8, borderType=cv2.BORDER_REPLICATE)
-        return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+        return np.asarray(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR))

@@ -87,10 +87,16 @@ def frame_record(frame: ProtectedFrame, with_tracks: bool) -> FrameRecord:
             source=source,  # type: ignore[arg-type]
         )
         for (x1, y1, x2, y2), tid, score, source in zip(
-            regions.xyxy.tolist(), regions.track_ids.tolist(), regions.scores.tolist(), regions.sources,
+            regions.xyxy.tolist(),
+            regions.track_ids.tolist(),
+            regions.scores.tolist(),
+            regions.sources,
             strict=True,
         )
     ]
     return FrameRecord(
-        index=frame.index, regions=records, whole_frame_redacted=frame.whole_frame, error=frame.error
+        index=frame.index,
+        regions=records,
+        whole_frame_redacted=frame.whole_frame,
+        error=frame.error,
     )

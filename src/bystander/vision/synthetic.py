@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import av
 import cv2
@@ -28,7 +29,7 @@ def astronaut_head() -> tuple[Frame, tuple[float, float, float, float]]:
     """The astronaut's head as an RGB crop, and the face box within that crop."""
     from skimage import data
 
-    image = np.ascontiguousarray(data.astronaut())
+    image: Frame = np.ascontiguousarray(cast(Any, data).astronaut(), dtype=np.uint8)
     x1, y1, x2, y2 = _HEAD_CROP
     fx1, fy1, fx2, fy2 = ASTRONAUT_FACE
     return image[y1:y2, x1:x2].copy(), (fx1 - x1, fy1 - y1, fx2 - x1, fy2 - y1)
@@ -38,7 +39,9 @@ def background(width: int, height: int) -> Frame:
     """A textured scene (scikit-image's coffee photo) stretched to ``width`` x ``height``."""
     from skimage import data
 
-    return np.ascontiguousarray(cv2.resize(data.coffee(), (width, height), interpolation=cv2.INTER_AREA))
+    coffee = cast(Any, data).coffee()
+    resized = cv2.resize(coffee, (width, height), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(resized, dtype=np.uint8)
 
 
 @dataclass
@@ -73,14 +76,19 @@ def moving_face_frames(
         t = i / max(frames - 1, 1)
         face_h = min_face + (max_face - min_face) * t
         scale = face_h / face_h0
-        patch = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        x = int(round(-0.1 * width + 0.9 * width * t))
-        y = int(round(height * 0.15 + 0.1 * height * np.sin(t * 6.28)))
+        patch = np.asarray(cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+        x = round(-0.1 * width + 0.9 * width * t)
+        y = round(height * 0.15 + 0.1 * height * np.sin(t * 6.28))
         frame = scene.copy()
         paste(frame, patch, x, y)
         out.append(frame)
         box = (x + fx1 * scale, y + fy1 * scale, x + fx2 * scale, y + fy2 * scale)
-        clipped = (max(0.0, box[0]), max(0.0, box[1]), min(float(width), box[2]), min(float(height), box[3]))
+        clipped = (
+            max(0.0, box[0]),
+            max(0.0, box[1]),
+            min(float(width), box[2]),
+            min(float(height), box[3]),
+        )
         boxes.append(clipped)
     return out, boxes
 
@@ -103,7 +111,7 @@ def write_clip(
     height, width = frames[0].shape[:2]
     with av.open(str(path), mode="w") as container:
         container.metadata.update(metadata or {})
-        stream = container.add_stream(video_codec, rate=fps)
+        stream = cast(Any, container.add_stream(video_codec, rate=fps))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if video_codec == "libx264":
             stream.options = {"crf": "16", "preset": "veryfast"}
@@ -112,7 +120,7 @@ def write_clip(
         audio_stream = None
         if audio:
             rate = 48000
-            audio_stream = container.add_stream(audio_codec, rate=rate)
+            audio_stream = cast(Any, container.add_stream(audio_codec, rate=rate))
             audio_stream.layout = "mono"
         for index, array in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(array, format="rgb24")
@@ -126,7 +134,9 @@ def write_clip(
             container.mux(packet)
 
 
-def _write_tone(container: av.container.OutputContainer, stream: av.audio.AudioStream, seconds: float) -> None:
+def _write_tone(
+    container: av.container.OutputContainer, stream: av.audio.AudioStream, seconds: float
+) -> None:
     rate = stream.codec_context.sample_rate
     total = int(rate * seconds)
     t = np.arange(total) / rate
@@ -147,7 +157,12 @@ def _write_tone(container: av.container.OutputContainer, stream: av.audio.AudioS
 
 
 def make_demo_clip(
-    path: Path, width: int = 640, height: int = 360, frames: int = 60, fps: int = 30, audio: bool = True
+    path: Path,
+    width: int = 640,
+    height: int = 360,
+    frames: int = 60,
+    fps: int = 30,
+    audio: bool = True,
 ) -> SyntheticClip:
     """Write a clip of the moving astronaut face to ``path`` and return its ground truth."""
     images, boxes = moving_face_frames(width, height, frames)

@@ -103,7 +103,9 @@ class FaceTracker:
     def reset(self) -> None:
         self.tracks, self.born = [], []
 
-    def update(self, detections: Detections, frame_size: tuple[int, int] | None = None) -> Detections:
+    def update(
+        self, detections: Detections, frame_size: tuple[int, int] | None = None
+    ) -> Detections:
         """Advance one frame; ``frame_size`` is ``(width, height)`` to drop tracks that left it."""
         settings = self.settings
         det_boxes = _to_cxcywh(detections.xyxy) if len(detections) else np.zeros((0, 4), np.float32)
@@ -125,8 +127,10 @@ class FaceTracker:
             det_track_ids[d_index] = track.track_id
 
         self.born = []
-        for d_index in np.nonzero(det_track_ids < 0)[0]:
-            track = Track(self._next_id, det_boxes[d_index].copy(), score=float(detections.scores[d_index]))
+        for d_index in np.nonzero(det_track_ids < 0)[0].tolist():
+            track = Track(
+                self._next_id, det_boxes[d_index].copy(), score=float(detections.scores[d_index])
+            )
             self._next_id += 1
             self.total_tracks += 1
             self.tracks.append(track)
@@ -150,7 +154,9 @@ class FaceTracker:
             held_ids.append(track.track_id)
         self.tracks = survivors
 
-        detected = Detections(detections.xyxy, detections.scores, det_track_ids, [SOURCE_DETECTED] * len(detections))
+        detected = Detections(
+            detections.xyxy, detections.scores, det_track_ids, [SOURCE_DETECTED] * len(detections)
+        )
         if not held_boxes:
             return detected
         held = Detections(
@@ -178,12 +184,15 @@ class FaceTracker:
         iou = iou_matrix(_to_xyxy(predicted), _to_xyxy(detected))
         size = np.maximum(predicted[:, 2], predicted[:, 3])[:, None]
         dist = np.hypot(
-            predicted[:, None, 0] - detected[None, :, 0], predicted[:, None, 1] - detected[None, :, 1]
+            predicted[:, None, 0] - detected[None, :, 0],
+            predicted[:, None, 1] - detected[None, :, 1],
         ) / np.maximum(size, 1.0)
         ratio = np.maximum(predicted[:, None, 3], 1.0) / np.maximum(detected[None, :, 3], 1.0)
         similar_size = (ratio > 0.5) & (ratio < 2.0)
         near = (dist <= self.settings.match_distance) & similar_size
-        affinity = np.where(iou >= self.settings.min_iou, iou + 1.0, np.where(near, 1.0 - dist / 2, 0.0))
+        affinity = np.where(
+            iou >= self.settings.min_iou, iou + 1.0, np.where(near, 1.0 - dist / 2, 0.0)
+        )
         pairs: list[tuple[int, int]] = []
         while True:
             t_index, d_index = np.unravel_index(int(np.argmax(affinity)), affinity.shape)

@@ -33,16 +33,27 @@ class EncoderSettings:
     crf: int = 20
     preset: str = "veryfast"
 
-    def for_container(self, suffix: str, width: int, height: int) -> tuple[str, str, dict[str, str]]:
+    def for_container(
+        self, suffix: str, width: int, height: int
+    ) -> tuple[str, str, dict[str, str]]:
         """``(codec, pixel format, options)`` for an output with this suffix and size."""
         even = width % 2 == 0 and height % 2 == 0
         if suffix == ".webm":
-            options = {"crf": str(min(63, self.crf + 12)), "b": "0", "deadline": "realtime",
-                       "cpu-used": "8", "row-mt": "1"}
+            options = {
+                "crf": str(min(63, self.crf + 12)),
+                "b": "0",
+                "deadline": "realtime",
+                "cpu-used": "8",
+                "row-mt": "1",
+            }
             return "libvpx-vp9", "yuv420p" if even else "yuv444p", options
         if suffix == ".avi":
             return "mpeg4", "yuv420p", {"qscale": "3", "q:v": "3"}
-        return "libx264", "yuv420p" if even else "yuv444p", {"crf": str(self.crf), "preset": self.preset}
+        return (
+            "libx264",
+            "yuv420p" if even else "yuv444p",
+            {"crf": str(self.crf), "preset": self.preset},
+        )
 
 
 @dataclass
@@ -127,12 +138,15 @@ def _check_complete(info: VideoInfo, decoded: int, decoded_seconds: float) -> No
     if decoded == 0:
         raise InputError(f"no video frames could be decoded from {info.path}")
     if info.frames and decoded < info.frames * 0.98 - 1:
-        raise InputError(f"truncated video {info.path}: {decoded} of {info.frames} frames decodable")
+        raise InputError(
+            f"truncated video {info.path}: {decoded} of {info.frames} frames decodable"
+        )
     if info.duration and decoded_seconds:
         frame_time = 1.0 / info.fps if info.fps else 0.04
         if decoded_seconds < info.duration - max(2 * frame_time, 0.02 * info.duration):
             raise InputError(
-                f"truncated video {info.path}: {decoded_seconds:.2f} s of {info.duration:.2f} s decodable"
+                f"truncated video {info.path}: "
+                f"{decoded_seconds:.2f} s of {info.duration:.2f} s decodable"
             )
 
 
@@ -167,14 +181,28 @@ def transcode(
         info = _describe(source, input_container)
         in_video = input_container.streams.video[0]
         in_video.thread_type = "AUTO"
-        in_audio = input_container.streams.audio[0] if keep_audio and input_container.streams.audio else None
+        in_audio = (
+            input_container.streams.audio[0]
+            if keep_audio and input_container.streams.audio
+            else None
+        )
         try:
             output = av.open(str(target), mode="w")
         except (av.error.FFmpegError, ValueError) as exc:
             raise OutputError(f"cannot create output {target}: {_reason(exc)}") from None
         try:
-            decoded, seconds = _run(input_container, output, in_video, in_audio, info, processor,
-                                    encoder, keep_metadata, target.suffix.lower(), on_frame)
+            decoded, seconds = _run(
+                input_container,
+                output,
+                in_video,
+                in_audio,
+                info,
+                processor,
+                encoder,
+                keep_metadata,
+                target.suffix.lower(),
+                on_frame,
+            )
         finally:
             output.close()
     finally:
@@ -197,8 +225,9 @@ def _run(
     on_frame: Callable[[int], None] | None,
 ) -> tuple[int, float]:
     """Returns the number of frames decoded and the seconds of video they span."""
-    writer = _Writer(output, input_container, in_video, in_audio, info, encoder, keep_metadata,
-                     suffix, on_frame)
+    writer = _Writer(
+        output, input_container, in_video, in_audio, info, encoder, keep_metadata, suffix, on_frame
+    )
     decoded = 0
     first_pts: int | None = None
     last_pts: int | None = None
@@ -207,7 +236,9 @@ def _run(
         for packet in input_container.demux(*streams):
             if packet.stream is in_video:
                 for frame in packet.decode():
-                    array = _upright(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0)
+                    array = _upright(
+                        frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0
+                    )
                     writer.start(array.shape[1], array.shape[0])
                     writer.expect(frame.pts)
                     decoded += 1
@@ -259,7 +290,7 @@ class _Writer:
         self.encoded = 0
         rate = in_video.average_rate or in_video.guessed_rate or Fraction(30)
         self.rate = rate
-        self.time_base = in_video.time_base or Fraction(1, int(round(rate)) or 30)
+        self.time_base = in_video.time_base or Fraction(1, round(rate) or 30)
         self.size: tuple[int, int] | None = None
 
     def start(self, width: int, height: int) -> None:
@@ -316,5 +347,5 @@ class _Writer:
 
 def _upright(array: Frame, rotation: int) -> Frame:
     """Apply a display-matrix rotation so faces are upright for the detector and the viewer."""
-    turns = (int(round(rotation / 90)) % 4) if rotation else 0
+    turns = (round(rotation / 90) % 4) if rotation else 0
     return np.ascontiguousarray(np.rot90(array, k=turns)) if turns else array

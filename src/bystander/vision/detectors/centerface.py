@@ -78,7 +78,9 @@ class CenterFace:
 
     def detect(self, frame: npt.NDArray[np.uint8]) -> Detections:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise DetectorError(f"expected an HxWx3 uint8 RGB frame, got {frame.shape} {frame.dtype}")
+            raise DetectorError(
+                f"expected an HxWx3 uint8 RGB frame, got {frame.shape} {frame.dtype}"
+            )
         batch = self._padded_batch(frame)
         outputs = self._runner_for((batch.shape[1], batch.shape[2])).run(batch)
         return self._decode(outputs, frame.shape[0], frame.shape[1])
@@ -96,7 +98,12 @@ class CenterFace:
         center_y = (ys + offset[0, ys, xs] + 0.5) * _STRIDE
         center_x = (xs + offset[1, ys, xs] + 0.5) * _STRIDE
         xyxy = np.stack(
-            [center_x - box_w / 2, center_y - box_h / 2, center_x + box_w / 2, center_y + box_h / 2],
+            [
+                center_x - box_w / 2,
+                center_y - box_h / 2,
+                center_x + box_w / 2,
+                center_y + box_h / 2,
+            ],
             axis=1,
         ).astype(np.float32)
         np.clip(xyxy[:, 0::2], 0, width, out=xyxy[:, 0::2])

@@ -1,0 +1,220 @@
+"""`bystander eval`: measure how well `protect` hides annotated faces (coverage recall)."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bystander.cli.common import err_console, out_console, print_json, user_errors
+from bystander.errors import InputError
+from bystander.fsutil import write_text_atomic
+from bystander.vision.datasets import (
+    DEFAULT_FACE_HEIGHTS,
+    FaceDataset,
+    paste_into,
+    read_dataset,
+)
+from bystander.vision.evaluation import EvalResult, SyntheticSpec, evaluate
+from bystander.vision.protect import ProtectSettings
+from bystander.vision.redact import MaskShape, RedactionSettings
+
+#: Missed faces listed in the table output (all of them are in --json / --output).
+_MISSED_SHOWN = 10
+_DEFAULT_HEIGHTS = ",".join(map(str, DEFAULT_FACE_HEIGHTS))
+
+
+class Shape(StrEnum):
+    ellipse = "ellipse"
+    box = "box"
+
+
+class BackgroundKind(StrEnum):
+    coffee = "coffee"
+    grey = "grey"
+
+
+def _mask_shape(shape: Shape) -> MaskShape:
+    return "box" if shape is Shape.box else "ellipse"
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1280x720"`` -> ``(1280, 720)``."""
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        width, height = (int(p) for p in parts)
+    except ValueError:
+        raise InputError(f"--paste-into must look like 1280x720, got {text!r}") from None
+    if not (16 <= width <= 16384 and 16 <= height <= 16384):
+        raise InputError(f"--paste-into size out of range: {text!r}")
+    return width, height
+
+
+def parse_heights(text: str) -> list[float]:
+    """``"16,24,32"`` -> ``[16.0, 24.0, 32.0]``."""
+    try:
+        heights = [float(p) for p in text.replace(" ", "").split(",") if p]
+    except ValueError:
+        raise InputError(f"--face-heights must be numbers like 16,24,32, got {text!r}") from None
+    if not heights or any(not 1 <= h <= 4096 for h in heights):
+        raise InputError(f"--face-heights must be between 1 and 4096 px, got {text!r}")
+    return heights
+
+
+def eval_command(
+    dataset: Path = typer.Argument(
+        ..., help="Annotations: a dlib imglab .xml or a WIDER FACE .txt.", show_default=False
+    ),
+    images: Path = typer.Option(
+        None, "--images", help="Image folder (default: the annotation file's folder)."
+    ),
+    paste_into_size: str = typer.Option(
+        None,
+        "--paste-into",
+        help="Paste each photo into frames of this size (e.g. 1280x720) at set face heights.",
+    ),
+    face_heights: str = typer.Option(
+        _DEFAULT_HEIGHTS,
+        "--face-heights",
+        help="Median face heights (px) for --paste-into.",
+    ),
+    background: BackgroundKind = typer.Option(
+        BackgroundKind.coffee, "--background", help="Frame background for --paste-into."
+    ),
+    min_coverage: float = typer.Option(
+        0.9, "--min-coverage", min=0.01, max=1.0, help="Share of a face box that must be hidden."
+    ),
+    threshold: float = typer.Option(
+        0.2, "--threshold", "-t", min=0.01, max=0.99, help="Detector score threshold."
+    ),
+    mask_scale: float = typer.Option(
+        1.3, "--mask-scale", min=1.0, max=4.0, help="Enlarge face boxes by this factor."
+    ),
+    shape: Shape = typer.Option(Shape.ellipse, "--shape", help="Mask shape around each face."),
+    detector: str = typer.Option("centerface", "--detector", help="Face detector."),
+    backend: str = typer.Option("auto", "--backend", help="Inference backend."),
+    threads: int = typer.Option(0, "--threads", min=0, help="Inference threads (0: all cores)."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Evaluate only the first N images."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the full result (JSON) here."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Measure privacy quality: the share of annotated faces `protect` hides, by face size."""
+    with user_errors():
+        data = read_dataset(dataset, images)
+        synthetic = None
+        if paste_into_size is not None:
+            size = parse_size(paste_into_size)
+            heights = parse_heights(face_heights)
+            data = paste_into(data, size, heights, background.value)
+            synthetic = SyntheticSpec(
+                frame_size=size, face_heights=heights, background=background.value
+            )
+        data = data.limited(limit)
+        if not data.images:
+            raise InputError(f"no images to evaluate in {dataset}")
+        settings = ProtectSettings(
+            detector=detector,
+            threshold=threshold,
+            backend=backend,
+            threads=threads or None,
+            redaction=RedactionSettings(shape=_mask_shape(shape), mask_scale=mask_scale),
+        )
+        show_progress = not (quiet or json_out)
+        result = _run(data, settings, min_coverage, synthetic, show_progress)
+        if output is not None:
+            write_text_atomic(output, result.to_json())
+        if json_out:
+            print_json(json.loads(result.to_json()))
+        else:
+            print_result(result, output)
+
+
+def _run(
+    data: FaceDataset,
+    settings: ProtectSettings,
+    min_coverage: float,
+    synthetic: SyntheticSpec | None,
+    show_progress: bool,
+) -> EvalResult:
+    if not show_progress:
+        return evaluate(data, settings, min_coverage, synthetic=synthetic)
+    columns = (
+        TextColumn("[bold]eval"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("eval", total=len(data.images))
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        return evaluate(data, settings, min_coverage, synthetic=synthetic, progress=advance)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def recall_table(result: EvalResult) -> Table:
+    """Recall by face-height bucket, plus the overall row."""
+    title = f"{result.dataset}: faces >= {result.min_coverage * 100:.0f}% hidden"
+    table = Table(title=title, title_justify="left")
+    table.add_column("face height (px)")
+    table.add_column("faces", justify="right")
+    table.add_column("covered", justify="right")
+    table.add_column("recall", justify="right")
+    for record in result.buckets:
+        table.add_row(
+            record.bucket, str(record.faces), str(record.covered), _percent(record.recall)
+        )
+    table.add_section()
+    table.add_row(
+        "all", str(result.faces), str(result.covered), _percent(result.recall), style="bold"
+    )
+    return table
+
+
+def missed_table(result: EvalResult) -> Table:
+    """The first missed faces, for debugging."""
+    table = Table(title=f"missed faces ({len(result.missed)})", title_justify="left")
+    for column in ("image", "box (x1, y1, x2, y2)", "height", "coverage"):
+        table.add_column(column, justify="left" if column == "image" else "right")
+    for miss in result.missed[:_MISSED_SHOWN]:
+        box = ", ".join(f"{v:.0f}" for v in miss.box)
+        table.add_row(miss.image, box, f"{miss.height:.0f}", _percent(miss.coverage))
+    return table
+
+
+def print_result(result: EvalResult, output: Path | None) -> None:
+    """The human-readable summary: tables and one line per headline figure."""
+    out_console.print(recall_table(result))
+    speed = result.throughput
+    warm = speed.warm_images_per_s
+    lines = [
+        f"images: {result.images}, faces: {result.faces} (+{result.ignored_faces} ignored), "
+        f"detections: {result.detections}, whole frames redacted: {result.whole_frames}",
+        f"redacted area on no face: {_percent(result.off_face_share)}",
+        f"speed: {speed.protect_images_per_s:.2f} images/s in protect"
+        + (f" ({warm:.2f} warm)" if warm is not None else "")
+        + f", {speed.total_images_per_s:.2f} images/s in all ({speed.total_seconds:.1f} s)",
+    ]
+    for line in lines:
+        out_console.print(line, highlight=False)
+    if result.missed:
+        out_console.print(missed_table(result))
+        if len(result.missed) > _MISSED_SHOWN:
+            out_console.print("(all missed faces are listed with --json or --output)")
+    if output is not None:
+        out_console.print(f"result: {output}", highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``eval`` command to ``app``."""
+    app.command("eval")(eval_command)
