@@ -37,16 +37,13 @@ def bench_command(
 ) -> None:
     """Measure protect throughput against the transcode ceiling and deface on the same frames.
 
-    Reports seconds, frames and fps per contender and their ratios; the ratios are what to
-    compare across machines. All temporary files are removed.
+    Prints seconds, frames, fps and ratios; compare ratios across machines, not fps.
     """
+    if (video is None) == (synthetic is None):
+        raise typer.BadParameter("give a VIDEO or --synthetic WxH", param_hint="VIDEO")
+    if synthetic is not None and resize is not None:
+        raise typer.BadParameter("--synthetic WxH already sets the size", param_hint="--resize")
     with user_errors():
-        if (video is None) == (synthetic is None):
-            raise typer.BadParameter(
-                "give a VIDEO or --synthetic WxH (one of them)", param_hint="VIDEO"
-            )
-        if synthetic is not None and resize is not None:
-            raise typer.BadParameter("--synthetic WxH already sets the size", param_hint="--resize")
         options = BenchOptions(
             video=video,
             synthetic=parse_size(synthetic) if synthetic is not None else None,
@@ -90,7 +87,7 @@ def print_result(result: BenchResult) -> None:
         table.add_row(
             item.name,
             _status(item),
-            _fmt(item.seconds),
+            _fmt(item.seconds, 3),
             str(item.frames) if item.frames is not None else "-",
             _fmt(item.fps),
             _fmt(item.fps / ceiling.fps if item.fps and ceiling.fps else None, 2, "x"),

@@ -26,7 +26,7 @@ from rich.text import Text
 from bystander.errors import BystanderError
 
 err_console = Console(stderr=True)
-out_console = Console()
+out_console = Console(soft_wrap=True)
 
 T = TypeVar("T")
 

@@ -535,9 +535,9 @@ def _clip(options: BenchOptions, work: Path, say: Progress) -> tuple[Path, str, 
 
 
 def _contender(name: Contender, runs: list[float], frames: int, timing: str) -> ContenderResult:
-    seconds = _median(runs)
+    seconds = round(_median(runs), 4)  # fps is frames / the seconds reported
     return ContenderResult(
-        name=name, status="ok", seconds=round(seconds, 4), runs=[round(r, 4) for r in runs],
+        name=name, status="ok", seconds=seconds, runs=[round(r, 4) for r in runs],
         frames=frames, fps=frames / seconds if seconds > 0 else None, timing=timing,
     )
 
@@ -566,8 +566,8 @@ def _deface_result(
         return ContenderResult(name="deface", status="failed", seconds=None, timing=timing,
                                error=error or "no successful run")
     result = _contender("deface", runs["deface"], frames, timing)
-    startup = _median(runs["startup"])
-    result.startup_seconds = round(startup, 4)
+    startup = round(_median(runs["startup"]), 4)
+    result.startup_seconds = startup
     assert result.seconds is not None
     rest = result.seconds - startup
     result.fps_excluding_startup = (frames - 1) / rest if rest > 0 and frames > 1 else None

@@ -76,7 +76,9 @@ def moving_face_frames(
         t = i / max(frames - 1, 1)
         face_h = min_face + (max_face - min_face) * t
         scale = face_h / face_h0
-        patch = np.asarray(cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA))
+        patch = np.asarray(
+            cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA), dtype=np.uint8
+        )
         x = round(-0.1 * width + 0.9 * width * t)
         y = round(height * 0.15 + 0.1 * height * np.sin(t * 6.28))
         frame = scene.copy()
