@@ -212,10 +212,11 @@ def _dlib_xml(folder: Path) -> tuple[Path, tuple[float, float, float, float]]:
             f"height='{y2 - y1:.0f}'{extra}/>"
         )
 
+    ignored = box((0, 0, 20, 20), " ignore='1'")
     xml = folder / "faces.xml"
     xml.write_text(
         "<dataset><images>\n"
-        f"<image file='astronaut.png'>{box(face)}{box((0, 0, 20, 20), ' ignore=\"1\"')}</image>\n"
+        f"<image file='astronaut.png'>{box(face)}{ignored}</image>\n"
         f"<image file='lfw.png'>{''.join(box(b) for b in lfw)}</image>\n"
         "</images></dataset>\n"
     )
@@ -257,6 +258,7 @@ def _app() -> typer.Typer:
 
 
 def test_cli_eval_json_on_wider_txt_with_paste_into(tmp_path: Path) -> None:
+    (tmp_path / "images" / "0--Scene").mkdir(parents=True)
     _scene_with_astronaut(tmp_path / "images" / "0--Scene" / "astronaut.png")
     txt = tmp_path / "gt.txt"
     txt.write_text("0--Scene/astronaut.png\n1\n230 100 320 218 0 0 0 0 0 0\n")

@@ -200,3 +200,32 @@ def test_egoblur_clip_face_redacted_in_every_frame(
     item = protector.protect_file(clip, tmp_path / "ego.out.mp4")
     assert item.summary.frames == 45
     assert all(record.regions for record in item.frames)
+
+
+def test_display_rotation_is_applied_so_the_face_is_found_and_stored_upright(
+    protector: Protector, tmp_path: Path
+) -> None:
+    from fractions import Fraction
+
+    head, _ = astronaut_head()
+    scene = background(320, 240)
+    paste(scene, head[::2, ::2], 100, 40)
+    stored = np.ascontiguousarray(np.rot90(scene, k=-1))  # phone-style: pixels stored sideways
+    source = tmp_path / "portrait.mp4"
+    with av.open(str(source), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = stored.shape[1], stored.shape[0], "yuv420p"
+        stream.set_display_rotation(90)
+        for index in range(5):
+            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 30)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+    item = protector.protect_file(source, tmp_path / "upright.mp4")
+    assert all(record.regions for record in item.frames)
+    with av.open(str(tmp_path / "upright.mp4")) as container:
+        first = next(container.decode(video=0))
+        assert (first.width, first.height, first.rotation) == (320, 240, 0)
