@@ -76,8 +76,8 @@ def test_ignored_faces_do_not_count_for_recall_nor_as_off_face() -> None:
 
 
 def test_face_mask_uses_pixel_centres() -> None:
-    mask = face_mask([(0.6, 0, 2.4, 1)], (1, 4))
-    assert mask.tolist() == [[False, True, True, False]]
+    assert face_mask([(0.6, 0, 2.4, 1)], (1, 4)).tolist() == [[False, True, False, False]]
+    assert face_mask([(0.4, 0, 2.6, 1)], (1, 4)).tolist() == [[True, True, True, False]]
 
 
 @pytest.mark.parametrize(
@@ -236,7 +236,7 @@ def test_evaluate_real_faces_covers_the_astronaut(tmp_path: Path, centerface: Fa
 
 def test_evaluate_pasted_astronaut_at_small_sizes(tmp_path: Path, centerface: FaceDetector) -> None:
     xml, _ = _dlib_xml(tmp_path)
-    data = paste_into(read_dataset(xml).limited(1), (640, 360), (24, 48))
+    data = paste_into(read_dataset(xml).limited(1), (640, 360), (28, 48))
     result = evaluate(data, detector=centerface)
     assert result.images == 2 and result.faces == 2
     assert result.bucket("24-32").faces == 1 and result.bucket("32-64").faces == 1
@@ -261,7 +261,7 @@ def test_cli_eval_json_on_wider_txt_with_paste_into(tmp_path: Path) -> None:
     (tmp_path / "images" / "0--Scene").mkdir(parents=True)
     _scene_with_astronaut(tmp_path / "images" / "0--Scene" / "astronaut.png")
     txt = tmp_path / "gt.txt"
-    txt.write_text("0--Scene/astronaut.png\n1\n230 100 320 218 0 0 0 0 0 0\n")
+    txt.write_text("0--Scene/astronaut.png\n1\n230 100 90 118 0 0 0 0 0 0\n")
     out = tmp_path / "result.json"
     result = CliRunner().invoke(
         _app(),

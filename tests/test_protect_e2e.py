@@ -229,3 +229,30 @@ def test_display_rotation_is_applied_so_the_face_is_found_and_stored_upright(
     with av.open(str(tmp_path / "upright.mp4")) as container:
         first = next(container.decode(video=0))
         assert (first.width, first.height, first.rotation) == (320, 240, 0)
+
+
+def test_stream_level_tags_are_stripped(protector: Protector, tmp_path: Path) -> None:
+    from fractions import Fraction
+
+    from bystander.vision.synthetic import _write_tone
+
+    images, _ = moving_face_frames(160, 96, frames=5)
+    source = tmp_path / "tags.mov"
+    with av.open(str(source), "w") as container:
+        video = container.add_stream("libx264", rate=30)
+        video.width, video.height, video.pix_fmt = 160, 96, "yuv420p"
+        video.metadata["handler_name"] = "camera SN-555"
+        audio = container.add_stream("aac", rate=48000)
+        audio.metadata["handler_name"] = "microphone SN-555"
+        for index, image in enumerate(images):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 30)
+            for packet in video.encode(frame):
+                container.mux(packet)
+        _write_tone(container, audio, 5 / 30)
+        for packet in video.encode():
+            container.mux(packet)
+    protector.protect_file(source, tmp_path / "clean.mov")
+    with av.open(str(tmp_path / "clean.mov")) as container:
+        tags = " ".join(str(v) for s in container.streams for v in s.metadata.values())
+    assert "SN-555" not in tags
