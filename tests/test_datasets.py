@@ -223,7 +223,8 @@ def _marked_photo(tmp_path: Path) -> FaceDataset:
 def test_paste_into_transforms_boxes_exactly(tmp_path: Path) -> None:
     pasted = paste_into(_marked_photo(tmp_path), (640, 360), (16, 30, 64), background="grey")
     # 64 px: the photo becomes 427x320 and still fits 640x360; all three sizes are kept
-    assert [i.name for i in pasted.images] == ["marked.png@16px", "marked.png@30px", "marked.png@64px"]
+    names = [i.name for i in pasted.images]
+    assert names == ["marked.png@16px", "marked.png@30px", "marked.png@64px"]
     for image, expected in zip(pasted.images, (16, 30, 64), strict=True):
         frame = image.load()
         assert frame.shape == (360, 640, 3)

@@ -224,7 +224,7 @@ def _dlib_xml(folder: Path) -> tuple[Path, tuple[float, float, float, float]]:
 
 
 def test_evaluate_real_faces_covers_the_astronaut(tmp_path: Path, centerface: FaceDetector) -> None:
-    xml, face = _dlib_xml(tmp_path)
+    xml, _ = _dlib_xml(tmp_path)
     result = evaluate(read_dataset(xml), detector=centerface)
     assert (result.images, result.faces, result.ignored_faces) == (2, 3, 1)
     astronaut = result.per_image[0]

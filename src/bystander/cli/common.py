@@ -59,8 +59,8 @@ def user_errors() -> Iterator[None]:
     """Turn any exception into one line on stderr and a non-zero exit (tracebacks with --debug)."""
     try:
         yield
-    except typer.Exit:
-        raise
+    except (typer.Exit, typer.BadParameter):
+        raise  # usage errors keep click's own message and exit code 2
     except BystanderError as exc:
         if State.debug:
             raise

@@ -92,7 +92,7 @@ def eval_command(
         0.2, "--threshold", "-t", min=0.01, max=0.99, help="Detector score threshold."
     ),
     mask_scale: float = typer.Option(
-        1.3, "--mask-scale", min=1.0, max=4.0, help="Enlarge face boxes by this factor."
+        RedactionSettings().mask_scale, "--mask-scale", min=1.0, max=4.0, help="Enlarge face boxes by this factor."
     ),
     shape: Shape = typer.Option(Shape.ellipse, "--shape", help="Mask shape around each face."),
     detector: str = typer.Option("centerface", "--detector", help="Face detector."),

@@ -49,7 +49,7 @@ def protect_command(
     mode: Mode = typer.Option(Mode.blur, "--mode", "-m", help="How faces are hidden."),
     shape: Shape = typer.Option(Shape.ellipse, "--shape", help="Mask shape around each face."),
     mask_scale: float = typer.Option(
-        1.3, "--mask-scale", min=1.0, max=4.0, help="Enlarge face boxes by this factor."
+        RedactionSettings().mask_scale, "--mask-scale", min=1.0, max=4.0, help="Enlarge face boxes by this factor."
     ),
     detail: int = typer.Option(
         6, "--detail", min=1, max=32, help="Samples kept across a face (blur, pixelate)."

