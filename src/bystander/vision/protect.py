@@ -112,25 +112,17 @@ class Protector:
         loaded = read_image(source)
         if progress:
             progress.start_item(source, 1)
+        collector = _FrameLog(with_tracks=False)
         frame = self.frame_protector(video=False).protect(loaded.rgb)
+        collector(frame)
         with atomic_output(target, self.settings.overwrite) as temp:
             write_image(temp, frame.image, loaded, keep_metadata=self.settings.keep_metadata)
         if progress:
             progress.advance(1)
             progress.end_item()
         height, width = loaded.rgb.shape[:2]
-        return _item_report(
-            source,
-            target,
-            "image",
-            width,
-            height,
-            None,
-            False,
-            [frame],
-            0,
-            time.perf_counter() - started,
-            with_tracks=False,
+        return collector.report(
+            source, target, "image", (width, height), None, False, 0, time.perf_counter() - started
         )
 
     def protect_video(
@@ -139,8 +131,8 @@ class Protector:
         started = time.perf_counter()
         info = probe_video(source)
         protector = self.frame_protector(video=True)
-        frames: list[ProtectedFrame] = []
-        protector.on_protected.append(frames.append)
+        collector = _FrameLog(with_tracks=True)
+        protector.on_protected.append(collector)
         if progress:
             progress.start_item(source, info.frames or None)
         on_frame: Callable[[int], None] | None = progress.advance if progress else None
@@ -157,66 +149,70 @@ class Protector:
             )
         if progress:
             progress.end_item()
-        # Free pixel buffers; the report only needs the regions.
-        slim = [
-            ProtectedFrame(f.index, f.image[:0, :0], f.regions, f.detected, f.whole_frame, f.error)
-            for f in frames
-        ]
         tracker = protector.tracker
-        width, height = (
-            (frames[0].image.shape[1], frames[0].image.shape[0])
-            if frames
-            else (info.width, info.height)
-        )
-        return _item_report(
+        return collector.report(
             source,
             target,
             "video",
-            width,
-            height,
+            collector.size or (info.width, info.height),
             info.fps,
             s.keep_audio and info.has_audio,
-            slim,
             tracker.total_tracks if tracker else 0,
             time.perf_counter() - started,
-            with_tracks=True,
         )
 
 
-def _item_report(
-    source: Path,
-    target: Path,
-    kind: str,
-    width: int,
-    height: int,
-    frame_rate: float | None,
-    audio: bool,
-    frames: list[ProtectedFrame],
-    tracks: int,
-    seconds: float,
-    with_tracks: bool,
-) -> ItemReport:
-    records: list[FrameRecord] = [frame_record(f, with_tracks) for f in frames]
-    summary = ItemSummary(
-        frames=len(frames),
-        faces_detected=sum(f.detected for f in frames),
-        regions_redacted=sum(len(f.regions) for f in frames),
-        tracks=tracks,
-        whole_frames_redacted=sum(1 for f in frames if f.whole_frame),
-        seconds=round(seconds, 3),
-        fps=round(len(frames) / seconds, 2) if seconds > 0 else 0.0,
-    )
-    return ItemReport(
-        input=str(source),
-        output=str(target),
-        kind=kind,  # type: ignore[arg-type]
-        width=width,
-        height=height,
-        frame_rate=round(frame_rate, 3) if frame_rate else None,
-        audio=audio,
-        summary=summary,
-        frames=records,
-    )
+class _FrameLog:
+    """Collects the report for each protected frame; keeps no pixels (videos can be long)."""
+
+    def __init__(self, with_tracks: bool) -> None:
+        self.with_tracks = with_tracks
+        self.records: list[FrameRecord] = []
+        self.detected = 0
+        self.regions = 0
+        self.whole_frames = 0
+        self.size: tuple[int, int] | None = None
+
+    def __call__(self, frame: ProtectedFrame) -> None:
+        if self.size is None:
+            self.size = (frame.image.shape[1], frame.image.shape[0])
+        self.records.append(frame_record(frame, self.with_tracks))
+        self.detected += frame.detected
+        self.regions += len(frame.regions)
+        self.whole_frames += int(frame.whole_frame)
+
+    def report(
+        self,
+        source: Path,
+        target: Path,
+        kind: str,
+        size: tuple[int, int],
+        frame_rate: float | None,
+        audio: bool,
+        tracks: int,
+        seconds: float,
+    ) -> ItemReport:
+        frames = len(self.records)
+        summary = ItemSummary(
+            frames=frames,
+            faces_detected=self.detected,
+            regions_redacted=self.regions,
+            tracks=tracks,
+            whole_frames_redacted=self.whole_frames,
+            seconds=round(seconds, 3),
+            fps=round(frames / seconds, 2) if seconds > 0 else 0.0,
+        )
+        return ItemReport(
+            input=str(source),
+            output=str(target),
+            kind=kind,  # type: ignore[arg-type]
+            width=size[0],
+            height=size[1],
+            frame_rate=round(frame_rate, 3) if frame_rate else None,
+            audio=audio,
+            summary=summary,
+            frames=self.records,
+        )
 
 
 def _same_format(a: Path, b: Path) -> bool:
