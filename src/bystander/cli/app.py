@@ -7,6 +7,7 @@ import sys
 import typer
 
 from bystander import __version__
+from bystander.cli import bench_cmd, demo_cmd, eval_cmd
 from bystander.cli.common import State
 from bystander.cli.protect_cmd import protect_command
 
@@ -36,21 +37,11 @@ def root(
 
 
 app.command("protect")(protect_command)
-
-
-def _register_optional_commands() -> None:
-    """Commands that live in their own modules (eval, bench, demo)."""
-    import importlib
-
-    for name in ("eval_cmd", "bench_cmd", "demo_cmd"):
-        try:
-            importlib.import_module(f"bystander.cli.{name}").register(app)
-        except ImportError:  # pragma: no cover - during development only
-            pass
+for _module in (eval_cmd, bench_cmd, demo_cmd):
+    _module.register(app)
 
 
 def main() -> None:
-    _register_optional_commands()
     app(prog_name="bystander", args=sys.argv[1:])
 
 

@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,11 +25,22 @@ from rich.progress import (
 from rich.text import Text
 
 from bystander.errors import BystanderError
+from bystander.vision.redact import MaskShape
 
 err_console = Console(stderr=True)
 out_console = Console(soft_wrap=True)
 
 T = TypeVar("T")
+
+
+class Shape(StrEnum):
+    """The ``--shape`` choices shared by commands that redact."""
+
+    ellipse = "ellipse"
+    box = "box"
+
+    def mask_shape(self) -> MaskShape:
+        return "box" if self is Shape.box else "ellipse"
 
 
 class State:

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bystander.cli.common import err_console, out_console, print_json, user_errors
+from bystander.cli.common import Shape, err_console, out_console, print_json, user_errors
 from bystander.errors import InputError
 from bystander.fsutil import write_text_atomic
 from bystander.vision.datasets import (
@@ -21,25 +21,16 @@ from bystander.vision.datasets import (
 )
 from bystander.vision.evaluation import EvalResult, SyntheticSpec, evaluate
 from bystander.vision.protect import ProtectSettings
-from bystander.vision.redact import MaskShape, RedactionSettings
+from bystander.vision.redact import RedactionSettings
 
 #: Missed faces listed in the table output (all of them are in --json / --output).
 _MISSED_SHOWN = 10
 _DEFAULT_HEIGHTS = ",".join(map(str, DEFAULT_FACE_HEIGHTS))
 
 
-class Shape(StrEnum):
-    ellipse = "ellipse"
-    box = "box"
-
-
 class BackgroundKind(StrEnum):
     coffee = "coffee"
     grey = "grey"
-
-
-def _mask_shape(shape: Shape) -> MaskShape:
-    return "box" if shape is Shape.box else "ellipse"
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -92,7 +83,11 @@ def eval_command(
         0.2, "--threshold", "-t", min=0.01, max=0.99, help="Detector score threshold."
     ),
     mask_scale: float = typer.Option(
-        RedactionSettings().mask_scale, "--mask-scale", min=1.0, max=4.0, help="Enlarge face boxes by this factor."
+        RedactionSettings().mask_scale,
+        "--mask-scale",
+        min=1.0,
+        max=4.0,
+        help="Enlarge face boxes by this factor.",
     ),
     shape: Shape = typer.Option(Shape.ellipse, "--shape", help="Mask shape around each face."),
     detector: str = typer.Option("centerface", "--detector", help="Face detector."),
@@ -122,7 +117,7 @@ def eval_command(
             threshold=threshold,
             backend=backend,
             threads=threads or None,
-            redaction=RedactionSettings(shape=_mask_shape(shape), mask_scale=mask_scale),
+            redaction=RedactionSettings(shape=shape.mask_shape(), mask_scale=mask_scale),
         )
         show_progress = not (quiet or json_out)
         result = _run(data, settings, min_coverage, synthetic, show_progress)

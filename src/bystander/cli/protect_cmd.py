@@ -10,6 +10,7 @@ import typer
 
 from bystander.cli.common import (
     RichProgress,
+    Shape,
     State,
     out_console,
     print_error,
@@ -31,11 +32,6 @@ class Mode(StrEnum):
     solid = "solid"
 
 
-class Shape(StrEnum):
-    ellipse = "ellipse"
-    box = "box"
-
-
 class OnError(StrEnum):
     redact = "redact-frame"
     abort = "abort"
@@ -49,7 +45,11 @@ def protect_command(
     mode: Mode = typer.Option(Mode.blur, "--mode", "-m", help="How faces are hidden."),
     shape: Shape = typer.Option(Shape.ellipse, "--shape", help="Mask shape around each face."),
     mask_scale: float = typer.Option(
-        RedactionSettings().mask_scale, "--mask-scale", min=1.0, max=4.0, help="Enlarge face boxes by this factor."
+        RedactionSettings().mask_scale,
+        "--mask-scale",
+        min=1.0,
+        max=4.0,
+        help="Enlarge face boxes by this factor.",
     ),
     detail: int = typer.Option(
         6, "--detail", min=1, max=32, help="Samples kept across a face (blur, pixelate)."
@@ -107,7 +107,7 @@ def protect_command(
             backend=backend,
             threads=threads or None,
             redaction=RedactionSettings(
-                mode=mode.value, shape=shape.value, mask_scale=mask_scale, detail=detail
+                mode=mode.value, shape=shape.mask_shape(), mask_scale=mask_scale, detail=detail
             ),
             tracking=TrackerSettings(max_gap=hold),
             lookback=lookback,
