@@ -34,9 +34,9 @@ class EncoderSettings:
     preset: str = "veryfast"
 
     def for_container(
-        self, suffix: str, width: int, height: int
+        self, suffix: str, width: int, height: int, fps: float = 30.0
     ) -> tuple[str, str, dict[str, str]]:
-        """``(codec, pixel format, options)`` for an output with this suffix and size."""
+        """``(codec, pixel format, options)`` for an output with this suffix, size and rate."""
         even = width % 2 == 0 and height % 2 == 0
         if suffix == ".webm":
             options = {
@@ -48,12 +48,11 @@ class EncoderSettings:
             }
             return "libvpx-vp9", "yuv420p" if even else "yuv444p", options
         if suffix == ".avi":
-            return "mpeg4", "yuv420p", {"qscale": "3", "q:v": "3"}
-        return (
-            "libx264",
-            "yuv420p" if even else "yuv444p",
-            {"crf": str(self.crf), "preset": self.preset},
-        )
+            # MPEG-4 Part 2 has no CRF; 0.2 bit per pixel and frame keeps it near x264 crf 20.
+            bits = int(width * height * max(fps, 1.0) * 0.2)
+            return "mpeg4", "yuv420p", {"b": str(max(bits, 200_000))}
+        pix_fmt = "yuv420p" if even else "yuv444p"
+        return "libx264", pix_fmt, {"crf": str(self.crf), "preset": self.preset}
 
 
 @dataclass
@@ -299,7 +298,9 @@ class _Writer:
                 raise InputError(f"frame size changes mid-stream in {self.info.path}")
             return
         self.size = (width, height)
-        codec, pix_fmt, options = self.encoder.for_container(self.suffix, width, height)
+        codec, pix_fmt, options = self.encoder.for_container(
+            self.suffix, width, height, float(self.rate)
+        )
         self.video = self.output.add_stream(codec, rate=self.rate, options=options)
         self.video.width, self.video.height, self.video.pix_fmt = width, height, pix_fmt
         self.video.codec_context.time_base = self.time_base
