@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
 
+from bystander.evidence.db import init_db, make_engine
 from bystander.vision.protect import Protector, ProtectSettings
 from bystander.vision.synthetic import SyntheticClip, make_demo_clip
 
@@ -30,3 +35,32 @@ def demo_clip(tmp_path_factory: pytest.TempPathFactory) -> SyntheticClip:
     """A 320x180 clip: the astronaut's face moving and growing across a scene, with a tone."""
     folder = tmp_path_factory.mktemp("clip")
     return make_demo_clip(folder / "moving.mp4", width=320, height=180, frames=30)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A fresh, initialised database: a SQLite file, or a private schema in PostgreSQL.
+
+    PostgreSQL runs when BYSTANDER_TEST_POSTGRES_URL is set (.ci/run sets it); otherwise
+    those cases skip.
+    """
+    if request.param == "sqlite":
+        db = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
+        init_db(db)
+        yield db
+        db.dispose()
+        return
+    url = os.environ.get("BYSTANDER_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("BYSTANDER_TEST_POSTGRES_URL is not set")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    db = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    init_db(db)
+    yield db
+    db.dispose()
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()

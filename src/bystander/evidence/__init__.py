@@ -1,0 +1,1 @@
+"""Evidence: storage, the tamper-evident audit log, retention and the biometric template vault."""

@@ -1,0 +1,87 @@
+"""Database access: one SQLAlchemy engine per URL, SQLite by default, PostgreSQL by URL.
+
+Every table of every package derives from ``Base``; the schema is created and upgraded by
+the Alembic migrations in ``bystander/evidence/migrations`` (``init_db``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from bystander import config
+
+
+class Base(DeclarativeBase):
+    """Declarative base for all Bystander tables."""
+
+
+def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url`` (default: ``config.database_url()``).
+
+    SQLite gets WAL journalling, ``synchronous=FULL`` (an acknowledged write survives a
+    crash) and foreign keys; PostgreSQL uses its defaults (``fsync`` on commit).
+    """
+    url = url or config.database_url()
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {"timeout": 30})
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    session = session_factory(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+#: Modules that define tables; importing them registers their tables on ``Base.metadata``.
+TABLE_MODULES: tuple[str, ...] = (
+    "bystander.evidence.audit",
+    "bystander.consent.store",
+    "bystander.evidence.retention",
+    "bystander.evidence.vault",
+)
+
+
+def load_table_modules() -> None:
+    import importlib
+
+    for name in TABLE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a module not written yet (during development)
+            if exc.name != name:
+                raise
+
+
+def init_db(engine: Engine) -> None:
+    """Create the schema if needed (replaced by Alembic migrations at integration)."""
+    load_table_modules()
+    Base.metadata.create_all(engine)

@@ -1,0 +1,80 @@
+"""Audit events: the typed facts every component records, and the sink they are written to.
+
+Events carry identifiers, decisions and reasons, never raw images, audio or biometric data.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventType(StrEnum):
+    CAPTURE_ARMED = "capture.armed"
+    INDICATOR_CONFIRMED = "capture.indicator_confirmed"
+    FIRST_FRAME = "capture.first_frame"
+    CAPTURE_FAULT = "capture.fault"
+    CAPTURE_STOPPED = "capture.stopped"
+    CONSENT_GIVEN = "consent.given"
+    CONSENT_REFUSED = "consent.refused"
+    CONSENT_WITHDRAWN = "consent.withdrawn"
+    CONSENT_EXPIRED = "consent.expired"
+    CONSENT_RENEWED = "consent.renewed"
+    DELETION_QUEUED = "deletion.queued"
+    TEMPLATE_CREATED = "template.created"
+    TEMPLATE_DELETED = "template.deleted"
+    TEMPLATE_ACCESS_REFUSED = "template.access_refused"
+    VAULT_KEY_ROTATED = "vault.key_rotated"
+    EGRESS_ALLOWED = "egress.allowed"
+    EGRESS_DENIED = "egress.denied"
+    RETENTION_DELETED = "retention.deleted"
+    MEDIA_PROTECTED = "media.protected"
+
+
+class AuditEvent(BaseModel):
+    """One fact for the audit log.
+
+    ``wall_time`` is UTC ISO 8601; ``mono_ns`` a monotonic clock reading (orders events
+    within one boot even if the wall clock jumps). ``data`` holds small, non-personal
+    details (ids, hashes, counts, decisions).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: EventType
+    wall_time: str = Field(
+        default_factory=lambda: datetime.now(UTC).isoformat(timespec="microseconds")
+    )
+    mono_ns: int = Field(default_factory=time.monotonic_ns)
+    device_id: str | None = None
+    session_id: str | None = None
+    subject_id: str | None = Field(default=None, description="pseudonymous data-subject id")
+    reason: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    def canonical_bytes(self) -> bytes:
+        """Deterministic serialization: the bytes that are hashed into the Merkle log."""
+        return self.model_dump_json(exclude_none=False).encode("utf-8")
+
+
+class EventSink(Protocol):
+    """Where components send audit events (``AuditLog`` implements it)."""
+
+    def append(self, event: AuditEvent) -> int:
+        """Durably record ``event``; return its index in the log."""
+        ...
+
+
+class MemorySink:
+    """An in-memory sink for callers that need no durable log (and for tests)."""
+
+    def __init__(self) -> None:
+        self.events: list[AuditEvent] = []
+
+    def append(self, event: AuditEvent) -> int:
+        self.events.append(event)
+        return len(self.events) - 1
