@@ -20,7 +20,7 @@ def home() -> Path:
 
 
 def database_url() -> str:
-    """``$BYSTANDER_DATABASE_URL`` (e.g. ``postgresql+psycopg://...``), else a SQLite file in home."""
+    """``$BYSTANDER_DATABASE_URL`` (``postgresql+psycopg://...``), else SQLite in home."""
     configured = os.environ.get(DATABASE_URL_ENV)
     if configured:
         if configured.startswith("postgresql://") or configured.startswith("postgres://"):

@@ -7,7 +7,14 @@ import sys
 import typer
 
 from bystander import __version__
-from bystander.cli import bench_cmd, demo_cmd, eval_cmd
+from bystander.cli import (
+    audit_cmd,
+    bench_cmd,
+    consent_cmd,
+    demo_cmd,
+    eval_cmd,
+    retention_cmd,
+)
 from bystander.cli.common import State
 from bystander.cli.protect_cmd import protect_command
 
@@ -39,6 +46,9 @@ def root(
 app.command("protect")(protect_command)
 for _module in (eval_cmd, bench_cmd, demo_cmd):
     _module.register(app)
+consent_cmd.register(app)
+audit_cmd.register(app)
+retention_cmd.register(app)
 
 
 def main() -> None:

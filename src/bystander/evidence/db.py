@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from bystander import config
@@ -18,6 +19,28 @@ from bystander import config
 
 class Base(DeclarativeBase):
     """Declarative base for all Bystander tables."""
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out on every backend.
+
+    PostgreSQL stores ``timestamptz``; SQLite has no time zones, so the value is stored
+    naive, in UTC. A naive value passed in is taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
@@ -76,12 +99,13 @@ def load_table_modules() -> None:
     for name in TABLE_MODULES:
         try:
             importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # a module not written yet (during development)
-            if exc.name != name:
-                raise
+        except ModuleNotFoundError as exc:  # pragma: no cover - a table module went missing
+            raise RuntimeError(f"table module {name} is missing") from exc
 
 
 def init_db(engine: Engine) -> None:
-    """Create the schema if needed (replaced by Alembic migrations at integration)."""
+    """Create or upgrade the schema by running the Alembic migrations."""
+    from bystander.evidence import migrate
+
     load_table_modules()
-    Base.metadata.create_all(engine)
+    migrate.upgrade(engine)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -19,26 +21,42 @@ class SigningKeyError(BystanderError):
 
 
 def load_or_create_signing_key(name: str, folder: Path | None = None) -> Ed25519PrivateKey:
-    """The private key ``<folder>/<name>.ed25519.pem``, created (mode 0600) on first use."""
+    """The private key ``<folder>/<name>.ed25519.pem``, created (mode 0600) on first use.
+
+    Creation is atomic (written to a temporary file, then linked into place), so a crash
+    never leaves a half-written key and two processes racing to create it agree on one key.
+    """
     folder = folder or config.keys_dir()
     path = folder / f"{name}.ed25519.pem"
-    if path.exists():
-        try:
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        except (ValueError, OSError) as exc:
-            raise SigningKeyError(f"cannot read signing key {path}: {exc}") from None
-        if not isinstance(key, Ed25519PrivateKey):
-            raise SigningKeyError(f"{path} is not an Ed25519 key")
-        return key
+    if not path.exists():
+        _create_key_file(path)
+    try:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, OSError) as exc:
+        raise SigningKeyError(f"cannot read signing key {path}: {exc}") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningKeyError(f"{path} is not an Ed25519 key")
+    return key
+
+
+def _create_key_file(path: Path) -> None:
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    return key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o600)
+        # os.link fails if another process created the key first: keep theirs.
+        with contextlib.suppress(FileExistsError):
+            os.link(temp, path)
+    finally:
+        os.unlink(temp)
 
 
 def public_key_bytes(key: Ed25519PublicKey | Ed25519PrivateKey) -> bytes:

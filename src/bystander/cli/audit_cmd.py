@@ -1,0 +1,242 @@
+"""`bystander audit`: verify, export, checkpoint and show the tamper-evident audit log.
+
+Exit codes: 0 verified; 1 the input cannot be read (missing, malformed or truncated
+bundle, no audit log in the database, bad key); 3 verification failed (an entry or
+checkpoint was altered, removed or forged).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from bystander import config
+from bystander.cli.common import err_console, out_console, print_json, user_errors
+from bystander.errors import InputError
+from bystander.evidence.audit import (
+    AuditLog,
+    VerifyReport,
+    require_audit_tables,
+    sqlite_url_if_database,
+    verify_bundle,
+    verify_database,
+)
+from bystander.evidence.checkpoint import NoteVerifier, load_verifier
+from bystander.evidence.db import make_engine
+
+audit_app = typer.Typer(
+    help="Tamper-evident audit log: verify it offline, export it, sign checkpoints.",
+    no_args_is_help=True,
+)
+
+_DATABASE_HELP = "Database URL (default: $BYSTANDER_DATABASE_URL or the SQLite file in home)."
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``audit`` command group to ``app``."""
+    app.add_typer(audit_app, name="audit")
+
+
+def open_database(url: str | None) -> Engine:
+    """An engine for ``url`` (or the configured database) that holds an audit log.
+
+    Never creates anything: a missing SQLite file or missing tables are errors.
+    """
+    url = url or config.database_url()
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if not path or path == ":memory:" or not Path(path).is_file():
+            raise InputError(f"no database at {path or url}")
+    engine = make_engine(url)
+    try:
+        require_audit_tables(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _verifiers(keys: list[str] | None) -> list[NoteVerifier] | None:
+    return [load_verifier(spec) for spec in keys] if keys else None
+
+
+@audit_app.command("verify")
+def verify_command(
+    log_or_export: str | None = typer.Argument(
+        None,
+        help="An export bundle (.jsonl), a SQLite database file or a database URL "
+        "(default: --database or the configured database).",
+        show_default=False,
+    ),
+    database: str | None = typer.Option(None, "--database", help=_DATABASE_HELP),
+    key: list[str] | None = typer.Option(
+        None,
+        "--key",
+        help="Trusted signer: a verifier key (name+id+key), a file holding one, or a PEM "
+        "Ed25519 key. Repeatable. Default: the local audit key (database) or the bundle's "
+        "own key (not pinned).",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """Check every checkpoint signature, every entry and checkpoint consistency, offline.
+
+    Names the first altered entry (index and type) and exits 3 when anything fails.
+    """
+    with user_errors():
+        verifiers = _verifiers(key)
+        report = _verify_target(log_or_export, database, verifiers)
+        if json_out:
+            print_json(report.to_dict())
+        else:
+            _print_report(report)
+        report.raise_for_problems()
+
+
+def _verify_target(
+    target: str | None, database: str | None, verifiers: list[NoteVerifier] | None
+) -> VerifyReport:
+    if target is None or "://" in target:
+        engine = open_database(target or database)
+        try:
+            return verify_database(engine, verifiers)
+        finally:
+            engine.dispose()
+    path = Path(target)
+    if not path.exists():
+        raise InputError(f"no such file: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give an export bundle (.jsonl) or a database")
+    url = sqlite_url_if_database(path)
+    if url is None:
+        return verify_bundle(path, verifiers)
+    engine = open_database(url)
+    try:
+        return verify_database(engine, verifiers)
+    finally:
+        engine.dispose()
+
+
+def _print_report(report: VerifyReport) -> None:
+    out_console.print(f"source: {report.source}", highlight=False)
+    out_console.print(
+        f"entries: {report.entries}  checkpoints: {report.checkpoints}  "
+        f"signed size: {report.signed_size}",
+        highlight=False,
+    )
+    pinned = "pinned" if report.pinned else "NOT pinned"
+    for vkey in report.verifiers:
+        out_console.print(f"signer ({pinned}): {vkey}", highlight=False)
+    for warning in report.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    for problem in report.problems:
+        out_console.print(f"FAIL {problem.message}", highlight=False, markup=False)
+    if report.omitted:
+        out_console.print(f"FAIL ... and {report.omitted} more problems", highlight=False)
+    if report.ok:
+        out_console.print(
+            "ok: checkpoint signatures, every entry against the signed roots, and consistency "
+            "between checkpoints verified",
+            highlight=False,
+        )
+
+
+@audit_app.command("export")
+def export_command(
+    out: Path = typer.Argument(
+        ..., help="Bundle to write (one JSON Lines file).", show_default=False
+    ),
+    database: str | None = typer.Option(None, "--database", help=_DATABASE_HELP),
+    no_checkpoint: bool = typer.Option(
+        False, "--no-checkpoint", help="Do not sign a checkpoint of the current size first."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUT if it exists."),
+) -> None:
+    """Write a self-contained bundle: events, checkpoints, signer keys, format version.
+
+    Unless --no-checkpoint, first signs a checkpoint over the whole log with the local
+    audit key (created if missing), so every exported entry is covered by a signature.
+    """
+    with user_errors():
+        engine = open_database(database)
+        try:
+            if not no_checkpoint:
+                AuditLog(engine).checkpoint()
+            report = AuditLog(engine).export(out, overwrite=overwrite)
+        finally:
+            engine.dispose()
+        out_console.print(
+            f"wrote {out}: {report.entries} entries, {report.checkpoints} checkpoints",
+            highlight=False,
+        )
+        for warning in report.warnings:
+            err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+        report.raise_for_problems()
+
+
+@audit_app.command("checkpoint")
+def checkpoint_command(
+    database: str | None = typer.Option(None, "--database", help=_DATABASE_HELP),
+) -> None:
+    """Sign the current tree head with the local audit key and print the checkpoint note."""
+    with user_errors():
+        engine = open_database(database)
+        try:
+            note = AuditLog(engine).checkpoint().note
+        finally:
+            engine.dispose()
+        typer.echo(note, nl=False)
+
+
+@audit_app.command("key")
+def key_command(
+    database: str | None = typer.Option(None, "--database", help=_DATABASE_HELP),
+) -> None:
+    """Print the verifier key of the local audit key (give it to auditors for --key)."""
+    with user_errors():
+        engine = open_database(database)
+        try:
+            typer.echo(AuditLog(engine).verifier().vkey())
+        finally:
+            engine.dispose()
+
+
+@audit_app.command("show")
+def show_command(
+    database: str | None = typer.Option(None, "--database", help=_DATABASE_HELP),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, help="Show the last N entries."),
+    json_out: bool = typer.Option(False, "--json", help="Print entries as JSON on stdout."),
+) -> None:
+    """Show the log's size, latest checkpoint and last entries (signatures not checked)."""
+    with user_errors():
+        engine = open_database(database)
+        try:
+            log = AuditLog(engine)
+            size = log.size()
+            latest = log.latest_checkpoint()
+            logged = list(log.entries(max(0, size - limit)))
+        finally:
+            engine.dispose()
+        if json_out:
+            print_json(
+                {
+                    "entries": size,
+                    "latest_checkpoint": latest.note if latest else None,
+                    "events": [{"index": e.index, **e.event.model_dump()} for e in logged],
+                }
+            )
+            return
+        signed = f"latest checkpoint: size {latest.size}" if latest else "no checkpoint yet"
+        out_console.print(f"{size} entries; {signed}", highlight=False)
+        table = Table("index", "time (UTC)", "type", "session", "subject", "reason")
+        for e in logged:
+            ev = e.event
+            table.add_row(
+                str(e.index), ev.wall_time, ev.type.value, ev.session_id or "",
+                ev.subject_id or "", ev.reason or "",
+            )  # fmt: skip
+        out_console.print(table)

@@ -1,0 +1,1 @@
+"""The capture guard: what sits between sensors and every consumer (egress gate first)."""
