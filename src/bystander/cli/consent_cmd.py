@@ -17,6 +17,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -25,8 +26,9 @@ from typing import Any
 import typer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import Engine
 
-from bystander.cli.common import out_console, print_json, user_errors
+from bystander.cli.common import fail, out_console, print_json, user_errors
 from bystander.consent import jsonld
 from bystander.consent.models import (
     ConsentDecision,
@@ -45,6 +47,9 @@ from bystander.consent.store import ConsentStore
 from bystander.errors import InputError
 from bystander.evidence.audit import AuditLog
 from bystander.evidence.db import init_db, make_engine
+from bystander.evidence.deletion import carry_out_deletions
+from bystander.evidence.retention import RetentionManager
+from bystander.evidence.vault import TemplateVault
 from bystander.fsutil import atomic_output, write_text_atomic
 
 consent_app = typer.Typer(
@@ -72,10 +77,18 @@ _JSON = typer.Option(False, "--json", help="Print JSON on stdout.")
 
 @contextmanager
 def _store(database: str | None) -> Iterator[ConsentStore]:
+    with _evidence(database) as (store, _engine, _sink):
+        yield store
+
+
+@contextmanager
+def _evidence(database: str | None) -> Iterator[tuple[ConsentStore, Engine, AuditLog]]:
+    """The consent store, its engine and the audit log every change lands in."""
     engine = make_engine(database)
     try:
         init_db(engine)
-        yield ConsentStore(engine, AuditLog(engine))  # every change lands in the audit log
+        sink = AuditLog(engine)
+        yield ConsentStore(engine, sink), engine, sink
     finally:
         engine.dispose()
 
@@ -275,19 +288,34 @@ def withdraw_command(
     database: str | None = _DATABASE,
     json_out: bool = _JSON,
 ) -> None:
-    """Withdraw consent now; lists the deletion tasks it created for dependent data."""
-    with user_errors(), _store(database) as store:
+    """Withdraw consent now and delete the data that depended on it (templates, files)."""
+    with user_errors(), _evidence(database) as (store, engine, sink):
         result = store.withdraw(record_id, reason=reason)
+        retention = RetentionManager(engine, sink)
+        vault = TemplateVault(engine, sink=sink, retention=retention)
+        deletion = carry_out_deletions(store, vault, retention, records={record_id})
         if json_out:
             print_json(
                 {
                     "record": record_json(result.record),
                     "tasks": [t.model_dump(mode="json") for t in result.tasks],
+                    "deletion": asdict(deletion),
                 }
             )
-            return
-        out_console.print(f"withdrawn {_describe(result.record)}", highlight=False)
-        _print_tasks(result.tasks)
+        else:
+            out_console.print(f"withdrawn {_describe(result.record)}", highlight=False)
+            _print_tasks(result.tasks)
+            out_console.print(
+                f"deleted {deletion.templates_deleted} template(s) and "
+                f"{deletion.items_deleted} stored item(s); "
+                f"{deletion.tasks_completed} task(s) done",
+                highlight=False,
+            )
+        if not deletion.ok:
+            raise fail(
+                f"{len(deletion.failures)} deletion(s) failed and stay queued: "
+                + "; ".join(deletion.failures)
+            )
 
 
 @consent_app.command("renew")

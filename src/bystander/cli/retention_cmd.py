@@ -11,7 +11,9 @@ import typer
 from sqlalchemy import Engine
 
 from bystander.cli.common import fail, print_json, user_errors
+from bystander.consent.store import ConsentStore
 from bystander.evidence.db import init_db, make_engine
+from bystander.evidence.deletion import finish_deletions, prepare_deletions
 from bystander.evidence.events import EventSink
 from bystander.evidence.retention import (
     RetentionManager,
@@ -106,10 +108,15 @@ def register(
             try:
                 sink = None if dry_run else (sink_factory or open_audit_log)(engine)
                 manager = RetentionManager(engine, sink, load_policy(policy))
-                TemplateVault(engine, sink=sink, retention=manager)
+                vault = TemplateVault(engine, sink=sink, retention=manager)
                 if deleters_setup is not None:
                     deleters_setup(manager)
+                consents = ConsentStore(engine, sink)
+                if not dry_run:  # data whose consent was withdrawn becomes due now
+                    deletion = prepare_deletions(consents, vault, manager)
                 report = manager.run(dry_run=dry_run)
+                if not dry_run:
+                    finish_deletions(consents, vault, manager, deletion)
             finally:
                 engine.dispose()
         if json_out:
