@@ -17,21 +17,19 @@ import argparse
 import random
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from bystander.evidence import merkle
 from bystander.evidence.audit import AuditLog, verify_database
 from bystander.evidence.checkpoint import NoteVerifier
-from bystander.evidence.db import init_db, make_engine
+from bystander.evidence.db import scratch_database
 from bystander.evidence.events import AuditEvent, EventType
 from bystander.evidence.keys import public_key_bytes
 
@@ -55,28 +53,10 @@ def make_events(start: int, count: int) -> list[AuditEvent]:
 
 @contextmanager
 def database(url: str | None) -> Iterator[tuple[Engine, Path | None]]:
-    """A fresh database: a temporary SQLite file, or a private PostgreSQL schema."""
-    if url is None or url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory(prefix="audit-bench-") as folder:
-            path = Path(folder) / "audit.db"
-            engine = make_engine(url or f"sqlite:///{path}")
-            init_db(engine)
-            yield engine, path
-            engine.dispose()
-        return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        init_db(engine)
-        yield engine, None
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    """A fresh database and, for SQLite, its file (to report the size on disk)."""
+    with scratch_database(url) as engine:
+        name = engine.url.database
+        yield engine, Path(name) if engine.dialect.name == "sqlite" and name else None
 
 
 def fill(log: AuditLog, entries: int, batch: int) -> float:

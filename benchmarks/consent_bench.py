@@ -15,14 +15,10 @@ import argparse
 import contextlib
 import random
 import statistics
-import tempfile
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from bystander.consent import (
     ConsentEvent,
@@ -34,7 +30,7 @@ from bystander.consent import (
     Processing,
     Scope,
 )
-from bystander.evidence.db import init_db, make_engine
+from bystander.evidence.db import scratch_database
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 SCOPES = list(Scope)
@@ -71,29 +67,9 @@ def make_record(rng: random.Random, subject: int) -> ConsentRecord:
     )
 
 
-@contextlib.contextmanager
-def open_engine(url: str | None) -> Iterator[Engine]:
+def open_engine(url: str | None) -> contextlib.AbstractContextManager[Engine]:
     """A fresh database: a temporary SQLite file, or a private PostgreSQL schema."""
-    if url is None or url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory() as folder:
-            engine = make_engine(url or f"sqlite:///{Path(folder) / 'bench.db'}")
-            init_db(engine)
-            yield engine
-            engine.dispose()
-        return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        init_db(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    return scratch_database(url)
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
-from bystander.evidence.db import init_db, make_engine
+from bystander.evidence.db import scratch_database
 from bystander.vision.protect import Protector, ProtectSettings
 from bystander.vision.synthetic import SyntheticClip, make_demo_clip
 
@@ -38,29 +37,16 @@ def demo_clip(tmp_path_factory: pytest.TempPathFactory) -> SyntheticClip:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
     """A fresh, initialised database: a SQLite file, or a private schema in PostgreSQL.
 
     PostgreSQL runs when BYSTANDER_TEST_POSTGRES_URL is set (.ci/run sets it); otherwise
     those cases skip.
     """
-    if request.param == "sqlite":
-        db = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
-        init_db(db)
+    url = None
+    if request.param == "postgres":
+        url = os.environ.get("BYSTANDER_TEST_POSTGRES_URL")
+        if not url:
+            pytest.skip("BYSTANDER_TEST_POSTGRES_URL is not set")
+    with scratch_database(url) as db:
         yield db
-        db.dispose()
-        return
-    url = os.environ.get("BYSTANDER_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("BYSTANDER_TEST_POSTGRES_URL is not set")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    db = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
-    init_db(db)
-    yield db
-    db.dispose()
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()

@@ -6,12 +6,15 @@ the Alembic migrations in ``bystander/evidence/migrations`` (``init_db``).
 
 from __future__ import annotations
 
+import tempfile
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event
+from sqlalchemy import DateTime, Dialect, Engine, TypeDecorator, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from bystander import config
@@ -64,6 +67,37 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+@contextmanager
+def scratch_database(url: str | None = None) -> Iterator[Engine]:
+    """A throwaway, initialised database, removed afterwards (tests and benchmarks).
+
+    Without ``url``: a SQLite file in a temporary folder. With a PostgreSQL ``url``: a private
+    schema in that database, dropped at the end.
+    """
+    if url is None or url.startswith("sqlite"):
+        with tempfile.TemporaryDirectory(prefix="bystander-db-") as folder:
+            engine = make_engine(url or f"sqlite:///{Path(folder) / 'scratch.db'}")
+            try:
+                init_db(engine)
+                yield engine
+            finally:
+                engine.dispose()
+        return
+    schema = f"scratch_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        init_db(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
