@@ -14,11 +14,29 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class EventType(StrEnum):
+    """Event types. Capture-session events carry ``session_id`` and, in ``data``, monotonic
+    times in nanoseconds on the session's clock (see ``bystander.guard``):
+
+    - ``capture.armed``: ``t_lead_ms``, ``profile`` (device profile id), ``consents`` (ids)
+    - ``capture.refused``: ``rule`` (e.g. ``R3``, ``R10``, ``zone``), reason in ``reason``
+    - ``capture.indicator_commanded``: ``commanded_ns``, ``pattern``
+    - ``capture.indicator_confirmed``: ``confirmed_ns`` (read-back first seen ON)
+    - ``capture.first_frame``: ``sample_ns`` (timestamp of the first released sample),
+      ``released_ns`` (when it was handed to consumers)
+    - ``capture.fault``: ``fault_ns``, ``rule``, reason in ``reason``
+    - ``capture.stopped``: ``stopped_ns`` (release stopped), ``released`` (count),
+      ``last_sample_ns``, ``last_released_ns``, ``indicator_off_ns``, ``fault`` (bool)
+    - ``capture.state``: ``from``, ``to``
+    """
+
     CAPTURE_ARMED = "capture.armed"
+    CAPTURE_REFUSED = "capture.refused"
+    INDICATOR_COMMANDED = "capture.indicator_commanded"
     INDICATOR_CONFIRMED = "capture.indicator_confirmed"
     FIRST_FRAME = "capture.first_frame"
     CAPTURE_FAULT = "capture.fault"
     CAPTURE_STOPPED = "capture.stopped"
+    CAPTURE_STATE = "capture.state"
     CONSENT_GIVEN = "consent.given"
     CONSENT_REFUSED = "consent.refused"
     CONSENT_WITHDRAWN = "consent.withdrawn"
