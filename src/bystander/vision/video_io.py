@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import av
 import numpy as np
@@ -350,3 +350,55 @@ def _upright(array: Frame, rotation: int) -> Frame:
     """Apply a display-matrix rotation so faces are upright for the detector and the viewer."""
     turns = (round(rotation / 90) % 4) if rotation else 0
     return np.ascontiguousarray(np.rot90(array, k=turns)) if turns else array
+
+
+class VideoWriter:
+    """Streaming encoder for frames produced live (the capture guard's recorder).
+
+    Frames are stamped with their capture times in seconds from the first frame, so the
+    recording keeps real timing. The caller publishes the file (``atomic_output``) only
+    after ``close`` returned.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        width: int,
+        height: int,
+        fps: float,
+        encoder: EncoderSettings | None = None,
+    ) -> None:
+        codec, pix_fmt, options = (encoder or EncoderSettings()).for_container(
+            path.suffix.lower(), width, height, fps
+        )
+        try:
+            self._container: Any = av.open(str(path), mode="w")
+        except (av.error.FFmpegError, ValueError) as exc:
+            raise OutputError(f"cannot create output {path}: {_reason(exc)}") from None
+        self._time_base = Fraction(1, 90_000)
+        stream = cast(Any, self._container).add_stream(
+            codec, rate=Fraction(fps).limit_denominator(1001)
+        )
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.options = options
+        stream.codec_context.time_base = self._time_base
+        self._stream: Any = stream
+        self._last_pts = -1
+        self.frames = 0
+
+    def write(self, frame: Frame, seconds: float) -> None:
+        video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+        pts = max(round(seconds * 90_000), self._last_pts + 1)
+        video_frame.pts, video_frame.time_base = pts, self._time_base
+        self._last_pts = pts
+        for packet in self._stream.encode(video_frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> None:
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+
+    def abort(self) -> None:
+        self._container.close()
