@@ -184,6 +184,12 @@ def test_media_and_biometrics_are_refused(log: AuditLog, data: dict[str, object]
     assert log.size() == 0
 
 
+def test_flags_about_media_are_allowed(log: AuditLog) -> None:
+    """``audio: false`` says a session records no sound; it carries no media."""
+    log.append(AuditEvent(type=EventType.CAPTURE_ARMED, data={"audio": False, "image": None}))
+    assert log.size() == 1
+
+
 def test_concurrent_appenders_get_distinct_contiguous_indices(
     engine: Engine, key: Ed25519PrivateKey
 ) -> None:

@@ -10,9 +10,11 @@ from bystander import __version__
 from bystander.cli import (
     audit_cmd,
     bench_cmd,
+    capture_cmd,
     consent_cmd,
     demo_cmd,
     eval_cmd,
+    replay_cmd,
     retention_cmd,
 )
 from bystander.cli.common import State
@@ -48,6 +50,8 @@ for _module in (eval_cmd, bench_cmd, demo_cmd):
     _module.register(app)
 consent_cmd.register(app)
 audit_cmd.register(app)
+replay_cmd.register(audit_cmd.audit_app)
+capture_cmd.register(app)
 retention_cmd.register(app)
 
 

@@ -172,7 +172,9 @@ def serialize_event(event: AuditEvent) -> bytes:
 def _check_minimal(value: Any, event_type: str) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
-            if str(key).lower() in FORBIDDEN_DATA_KEYS:
+            # A flag (``audio: false``) or an empty value says whether media exists, not what
+            # it is; anything else under such a key could carry the media itself.
+            if str(key).lower() in FORBIDDEN_DATA_KEYS and not isinstance(item, bool | None):
                 raise AuditError(
                     f"{event_type} event data has a {key!r} field: reference media and "
                     "biometric data by id, never include it in the audit log"

@@ -1,0 +1,120 @@
+"""`bystander capture`: run a capture-guard session end to end on a real source."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from bystander.cli.common import fail, out_console, print_json, user_errors
+from bystander.consent.store import ConsentStore
+from bystander.errors import OutputError
+from bystander.evidence.audit import AuditLog
+from bystander.evidence.db import init_db, make_engine
+from bystander.fsutil import atomic_output
+from bystander.guard.clock import SystemClock
+from bystander.guard.consumers import Sample, SampleKind
+from bystander.guard.indicator import SimulatedIndicator
+from bystander.guard.profile import DeviceProfile
+from bystander.guard.recorder import RecorderConsumer
+from bystander.guard.session import CaptureSession, State
+from bystander.guard.sources import VideoSource
+from bystander.guard.zones import LocationType
+
+_READY_TIMEOUT_S = 2.0
+_SETTLED = {State.CAPTURING, State.FAULT, State.OFF}
+
+
+def capture_command(
+    source: str = typer.Option(..., "--source", help="FILE, webcam:N or rtsp://URL."),
+    profile: Path = typer.Option(..., "--profile", help="Device profile (YAML)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Protected recording to write."),
+    location: str = typer.Option(
+        "unknown", "--location", help="Where the device is (e.g. street, hotel_room, toilet)."
+    ),
+    max_seconds: float = typer.Option(0, "--max-seconds", min=0, help="Stop after this long."),
+    database: str | None = typer.Option(None, "--database", help="Database URL."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    json_out: bool = typer.Option(False, "--json", help="Print the session summary as JSON."),
+) -> None:
+    """Capture through the guard: indicator, consent and zone rules, bystanders blurred."""
+    with user_errors():
+        device = DeviceProfile.load(profile)
+        engine = make_engine(database)
+        try:
+            init_db(engine)
+            sink = AuditLog(engine)
+            clock = SystemClock()
+            session = CaptureSession(
+                device,
+                SimulatedIndicator(clock, lag_ms=30),
+                ConsentStore(engine, sink),
+                sink,
+                clock=clock,
+                location=LocationType(location),
+            )
+            camera = VideoSource(source)
+            try:
+                summary = _run(session, camera, output, overwrite, max_seconds, clock)
+            finally:
+                camera.close()
+        finally:
+            engine.dispose()
+    if json_out:
+        print_json(summary)
+    else:
+        out_console.print(
+            f"session {summary['session_id']}: {summary['released']} frame(s) released, "
+            f"{summary['withheld']} withheld, state {summary['state']}"
+            + (f", fault {summary['fault']}" if summary["fault"] else "")
+            + f"\nrecording: {summary['output']}\n"
+            f"check it: bystander audit verify && bystander audit replay",
+            highlight=False,
+        )
+    if summary["fault"]:
+        raise fail(f"capture stopped by a fault ({summary['fault']}); frames after it withheld")
+
+
+def _run(
+    session: CaptureSession,
+    camera: VideoSource,
+    output: Path,
+    overwrite: bool,
+    max_seconds: float,
+    clock: SystemClock,
+) -> dict[str, object]:
+    if output.suffix.lower() not in {".mp4", ".mkv", ".mov", ".webm", ".avi"}:
+        raise OutputError(f"output must be a video file (.mp4, .mkv, .mov, .webm, .avi): {output}")
+    with atomic_output(output, overwrite) as temp:
+        recorder = RecorderConsumer(temp, camera.info.fps)
+        session.add_consumer(recorder)
+        session.start()
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while session.state not in _SETTLED and time.monotonic() < deadline:
+            time.sleep(0.005)
+        started = time.monotonic()
+        try:
+            for frame in camera.frames():
+                if session.state is not State.CAPTURING:
+                    break
+                if max_seconds and time.monotonic() - started > max_seconds:
+                    break
+                session.submit(Sample(SampleKind.VIDEO, clock.monotonic_ns(), frame))
+        finally:
+            session.stop()
+            recorder.close()
+        if recorder.frames == 0:
+            raise OutputError("no frame was released: nothing recorded")
+    return {
+        "session_id": session.session_id,
+        "state": str(session.state),
+        "released": session.released,
+        "withheld": session.withheld,
+        "fault": session.fault_rule,
+        "output": str(output),
+    }
+
+
+def register(app: typer.Typer) -> None:
+    app.command("capture")(capture_command)
