@@ -1,0 +1,401 @@
+"""Capture guard: fault injection on a fake clock and a simulated indicator (R1-R12)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from bystander.consent.models import Scope
+from bystander.evidence.events import EventType
+from bystander.evidence.replay import Verdict, replay
+from bystander.guard.clock import SystemClock
+from bystander.guard.consumers import (
+    CallbackConsumer,
+    CollectingConsumer,
+    ConsumerKind,
+    RingBuffer,
+    Sample,
+    SampleKind,
+)
+from bystander.guard.indicator import Pattern, SimulatedIndicator, StallMode
+from bystander.guard.session import CaptureMode, CaptureRefused, CaptureSession, GuardError, State
+from bystander.guard.zones import LocationType
+from tests.guard_rig import LEAD, MS, Rig, StubConsents, assert_invariants, blank, profile
+
+CAPTURE_FIELDS = {
+    EventType.CAPTURE_ARMED: {"t_lead_ms", "profile", "consents"},
+    EventType.CAPTURE_REFUSED: {"rule"},
+    EventType.INDICATOR_COMMANDED: {"commanded_ns", "pattern"},
+    EventType.INDICATOR_CONFIRMED: {"confirmed_ns"},
+    EventType.FIRST_FRAME: {"sample_ns", "released_ns"},
+    EventType.CAPTURE_FAULT: {"fault_ns", "rule"},
+    EventType.CAPTURE_STOPPED: {
+        "stopped_ns", "released", "last_sample_ns", "last_released_ns", "indicator_off_ns", "fault",
+    },
+    EventType.CAPTURE_STATE: {"from", "to"},
+}  # fmt: skip
+
+
+def assert_contract(rig: Rig) -> None:
+    """Every capture.* event has a session id and the fields ``EventType`` documents."""
+    for event in rig.sink.events:
+        if event.type.value.startswith("capture."):
+            assert event.session_id, event
+            assert event.device_id == "glasses-1"
+            assert CAPTURE_FIELDS[event.type] <= set(event.data), event
+            if event.type in (EventType.CAPTURE_REFUSED, EventType.CAPTURE_FAULT):
+                assert event.reason
+    verdicts = replay(rig.sink.events)
+    assert verdicts and all(v.ok for v in verdicts), [v.to_dict() for v in verdicts]
+
+
+def test_happy_path_video_and_audio() -> None:
+    rig = Rig(lag_ms=30)
+    sid = rig.session.start()
+    assert rig.session.state is State.ARMING
+    rig.capture()
+    for _ in range(10):
+        rig.step(33, audio=True)
+    rig.session.stop()
+    assert rig.session.state is State.OFF
+    kinds = {s.kind for s in rig.recorder.samples}
+    assert kinds == {SampleKind.VIDEO, SampleKind.AUDIO}  # R9: the mic passes the same gate
+    assert rig.indicator.commands[0][2] is Pattern.VIDEO  # R7: distinct video pattern
+    assert_invariants(rig)
+    assert_contract(rig)
+    states = [(e.data["from"], e.data["to"]) for e in rig.events(EventType.CAPTURE_STATE)]
+    assert states == [
+        ("OFF", "ARMING"), ("ARMING", "LIT"), ("LIT", "CAPTURING"),
+        ("CAPTURING", "DRAINING"), ("DRAINING", "OFF"),
+    ]  # fmt: skip
+    stopped = rig.one(EventType.CAPTURE_STOPPED).data
+    assert stopped["released"] == rig.session.released > 0 and stopped["fault"] is False
+    assert replay(rig.sink.events)[0].session_id == sid
+
+
+def test_lagging_read_back_delays_first_frame_by_t_lead() -> None:
+    rig = Rig(lag_ms=150)
+    rig.session.start()
+    rig.capture()
+    rig.step(20)
+    rig.session.stop()
+    confirmed = rig.one(EventType.INDICATOR_CONFIRMED).data["confirmed_ns"]
+    commanded = rig.one(EventType.INDICATOR_COMMANDED).data["commanded_ns"]
+    assert confirmed - commanded >= 150 * MS  # the command is not the confirmation
+    first = rig.one(EventType.FIRST_FRAME).data
+    assert first["sample_ns"] >= confirmed + LEAD  # R1
+    assert rig.session.withheld > 0  # frames offered while LIT were not released
+    assert_invariants(rig)
+    assert_contract(rig)
+
+
+def test_read_back_never_confirms_faults_within_300_ms() -> None:
+    rig = Rig()
+    rig.indicator.never_confirms = True
+    rig.session.start()
+    for _ in range(40):
+        rig.step(10)
+    assert rig.session.state is State.FAULT  # R2
+    fault = rig.one(EventType.CAPTURE_FAULT)
+    commanded = rig.one(EventType.INDICATOR_COMMANDED).data["commanded_ns"]
+    assert fault.data["rule"] == "R2"
+    assert fault.data["fault_ns"] - commanded <= 300 * MS
+    assert rig.recorder.samples == []
+    assert not rig.events(EventType.INDICATOR_CONFIRMED)
+    assert rig.indicator.commands[-1][1] is False  # the light is switched off again
+    assert_contract(rig)
+
+
+def test_occluded_indicator_refuses_arming() -> None:
+    rig = Rig()
+    rig.indicator.occluded = True
+    with pytest.raises(CaptureRefused) as caught:
+        rig.session.start()
+    assert caught.value.rule == "R3"
+    assert rig.session.state is State.OFF
+    assert rig.indicator.commands == []  # never even lit
+    assert rig.one(EventType.CAPTURE_REFUSED).data["rule"] == "R3"
+    assert replay(rig.sink.events)[0].verdict is Verdict.REFUSED
+
+
+def test_occlusion_mid_capture_is_a_fault() -> None:
+    rig = Rig()
+    rig.session.start()
+    rig.capture()
+    rig.step(33)
+    rig.step(33)
+    before = rig.session.released
+    rig.indicator.occluded = True
+    rig.step(10)
+    assert rig.session.state is State.FAULT
+    assert rig.one(EventType.CAPTURE_FAULT).data["rule"] == "R3"
+    for _ in range(5):
+        rig.step(33)
+    assert rig.session.released == before
+    assert_invariants(rig)
+    assert_contract(rig)
+
+
+def test_led_failure_mid_capture_stops_release() -> None:
+    rig = Rig()
+    rig.session.start()
+    rig.capture()
+    rig.step(33)
+    rig.indicator.fail()
+    injected = rig.clock.monotonic_ns()
+    rig.step(10)
+    assert rig.session.state is State.FAULT
+    fault = rig.one(EventType.CAPTURE_FAULT).data
+    assert fault["rule"] == "R4"
+    stopped = rig.one(EventType.CAPTURE_STOPPED).data
+    assert stopped["stopped_ns"] - injected <= 100 * MS
+    assert stopped["fault"] is True
+    assert_invariants(rig)
+    assert_contract(rig)
+
+
+def test_driver_raising_is_a_fault() -> None:
+    rig = Rig()
+    rig.session.start()
+    rig.capture()
+    rig.indicator.set_stall(StallMode.RAISE)
+    rig.step(10)
+    assert rig.one(EventType.CAPTURE_FAULT).data["rule"] == "R5"
+    assert_invariants(rig)
+
+
+def test_silent_driver_trips_the_watchdog_on_fake_clock() -> None:
+    rig = Rig()
+    rig.session.start()
+    rig.capture()
+    rig.step(10)
+    last_ok = rig.clock.monotonic_ns()
+    for _ in range(20):  # the sampler is stuck: only the watchdog runs
+        rig.clock.advance_ms(10)
+        rig.session.check_watchdog()
+        rig.session.submit(Sample(SampleKind.VIDEO, rig.clock.monotonic_ns(), blank()))
+    fault = rig.one(EventType.CAPTURE_FAULT).data
+    assert fault["rule"] == "R5"
+    assert fault["fault_ns"] - last_ok <= 100 * MS + 10 * MS  # 2 periods + one check step
+    assert_invariants(rig)
+    assert_contract(rig)
+
+
+def test_stalled_driver_thread_with_real_watchdog() -> None:
+    sink_rig = Rig()  # for its sink and consumer types only
+    clock = SystemClock()
+    indicator = SimulatedIndicator(clock)
+    recorder = CollectingConsumer()
+    session = CaptureSession(
+        profile(), indicator, StubConsents(), sink_rig.sink, clock=clock,
+        protector=lambda f: f + 1,
+    )  # fmt: skip
+    session.add_consumer(recorder)
+    session.start()
+    deadline = time.monotonic() + 2
+    while session.state is not State.CAPTURING and time.monotonic() < deadline:
+        session.submit(Sample(SampleKind.VIDEO, clock.monotonic_ns(), blank()))
+        time.sleep(0.005)
+    assert session.state is State.CAPTURING
+    indicator.set_stall(StallMode.BLOCK)  # read_back now blocks the sampler thread
+    stalled = clock.monotonic_ns()
+    while session.state is not State.FAULT and time.monotonic() < deadline + 1:
+        session.submit(Sample(SampleKind.VIDEO, clock.monotonic_ns(), blank()))
+        time.sleep(0.002)
+    indicator.unstall()
+    session.stop()
+    assert session.state is State.FAULT and session.fault_rule == "R5"
+    assert session.fault_ns is not None and session.stopped_ns is not None
+    period = 50 * MS
+    assert session.stopped_ns - stalled <= 100 * MS + 2 * period  # R5 (generous for CI)
+    assert all(r.ts_ns <= session.fault_ns for r in recorder.samples)
+    assert session.indicator_off_ns is not None
+    assert all(r.released_ns <= session.indicator_off_ns for r in recorder.samples)
+    assert all(v.ok for v in replay(sink_rig.sink.events))
+
+
+def test_protector_exception_never_releases_a_raw_frame() -> None:
+    def broken(frame: np.ndarray) -> np.ndarray:
+        raise RuntimeError("detector crashed")
+
+    rig = Rig(protector=broken)
+    rig.session.start()
+    rig.capture()
+    for _ in range(5):
+        rig.step(33)
+    rig.session.stop()
+    assert rig.recorder.samples
+    for released in rig.recorder.samples:
+        assert released.redacted_whole
+        assert not released.payload.any()  # R11: the whole frame redacted
+    assert rig.session.protector_failures == len(rig.recorder.samples)
+    assert rig.one(EventType.CAPTURE_STOPPED).data["protector_failures"] > 0
+    assert_invariants(rig)
+
+
+def test_protector_failure_on_unknown_payload_drops_it() -> None:
+    rig = Rig(protector=lambda frame: None)
+    rig.session.start()
+    rig.capture()
+    assert rig.session.submit(Sample(SampleKind.VIDEO, rig.clock.monotonic_ns(), object())) is None
+
+
+def test_consent_missing_at_arming_is_refused() -> None:
+    rig = Rig(consents=StubConsents(allowed={Scope.RECORD_VIDEO}))  # no record-audio
+    with pytest.raises(CaptureRefused) as caught:
+        rig.session.start()
+    assert caught.value.rule == "R10" and "record-audio" in caught.value.reason
+    assert rig.indicator.commands == []
+    assert rig.one(EventType.CAPTURE_REFUSED).data["rule"] == "R10"
+    rig.session.start(audio=False)  # video only needs record-video
+    assert rig.session.state is State.ARMING
+
+
+def test_consumers_add_their_consents() -> None:
+    rig = Rig(consents=StubConsents(allowed={Scope.RECORD_VIDEO, Scope.RECORD_AUDIO}))
+    rig.session.add_consumer(CallbackConsumer("ai", ConsumerKind.AI_QUERY, lambda s: None))
+    with pytest.raises(CaptureRefused, match="ai-processing"):
+        rig.session.start()
+
+
+def test_consent_withdrawn_mid_capture_stops() -> None:
+    rig = Rig()
+    rig.session.start()
+    rig.capture()
+    rig.step(33)
+    assert rig.session.on_consent_withdrawn("unrelated") is False
+    assert rig.session.on_consent_withdrawn("rec-record-video", tasks=1)
+    fault = rig.one(EventType.CAPTURE_FAULT)
+    assert fault.data["rule"] == "R10" and "deletion" in (fault.reason or "")
+    rig.step(33)
+    assert_invariants(rig)
+    assert_contract(rig)
+
+
+def test_periodic_consent_check_stops_on_withdrawal() -> None:
+    consents = StubConsents()
+    rig = Rig(consents=consents)
+    rig.session.start()
+    rig.capture()
+    assert rig.session.check_consents()
+    consents.allowed.discard(Scope.RECORD_AUDIO)
+    assert not rig.session.check_consents()
+    assert rig.session.state is State.FAULT
+    assert_invariants(rig)
+
+
+def test_fault_is_latched_until_stop_and_reset() -> None:
+    rig = Rig()
+    rig.session.start()
+    rig.capture()
+    rig.session.fault("R4", "injected")
+    with pytest.raises(GuardError):
+        rig.session.start()
+    with pytest.raises(GuardError, match="stop"):
+        rig.session.reset()
+    rig.session.stop()
+    rig.session.reset()
+    assert rig.session.state is State.OFF
+    rig.session.start()  # a new session id, a new run
+    rig.capture()
+    rig.step(33)
+    rig.session.stop()
+    assert len(replay(rig.sink.events)) == 2
+    assert_contract(rig)
+
+
+def test_every_consumer_kind_is_gated_the_same_way() -> None:
+    rig = Rig()
+    ring = RingBuffer(3)
+    seen: dict[ConsumerKind, int] = {}
+    for kind in ConsumerKind:
+        if kind is not ConsumerKind.RING_BUFFER:
+            rig.session.add_consumer(
+                CallbackConsumer(kind.value, kind, lambda s, k=kind: seen.update({k: s.seq}))
+            )
+    rig.session.add_consumer(ring)
+    rig.session.start()
+    for _ in range(15):  # ARMING and LIT: nothing reaches anyone (no buffer-now path)
+        rig.step(10)
+        if rig.session.state is State.CAPTURING:
+            break
+        assert not seen and not ring.snapshot()
+    rig.capture()
+    for _ in range(5):
+        rig.step(33)
+    rig.session.fault("R4", "injected")
+    after = dict(seen)
+    rig.step(33)
+    assert seen == after and len(seen) == 4
+    assert set(seen.values()) == {rig.session.released}
+    assert [s.seq for s in ring.snapshot()] == list(
+        range(rig.session.released - 2, rig.session.released + 1)
+    )
+    with pytest.raises(GuardError):
+        rig.session.add_consumer(CollectingConsumer())
+
+
+def test_still_keeps_indicator_on_for_minimum_time() -> None:
+    rig = Rig()
+    rig.session.start(mode=CaptureMode.STILL)
+    rig.capture()
+    rig.step(10)
+    shutter = rig.recorder.samples[-1].released_ns
+    rig.session.stop()  # FakeClock.sleep advances time: the light stays on 1.5 s
+    assert rig.indicator.commands[0][2] is Pattern.STILL
+    assert rig.session.indicator_off_ns is not None
+    assert rig.session.indicator_off_ns - shutter >= 1_500 * MS  # R7
+    assert_invariants(rig)
+
+
+def test_samples_from_the_future_or_before_the_lead_are_withheld() -> None:
+    rig = Rig()
+    rig.session.start()
+    rig.capture()
+    now = rig.clock.monotonic_ns()
+    assert rig.session.submit(Sample(SampleKind.VIDEO, now + 50 * MS, blank())) is None
+    assert rig.session.submit(Sample(SampleKind.VIDEO, now - LEAD, blank())) is None
+    assert rig.session.submit(Sample(SampleKind.VIDEO, now, blank())) is not None
+
+
+def test_zone_refuses_capture_and_a_zone_change_stops_it() -> None:
+    rig = Rig(location=LocationType.TOILET)
+    assert not rig.session.face_recognition_allowed
+    with pytest.raises(CaptureRefused) as caught:
+        rig.session.start()
+    assert caught.value.rule == "zone"
+    rig.session.set_location(LocationType.PUBLIC)
+    rig.session.start()
+    rig.capture()
+    rig.step(33)
+    rig.session.set_location(LocationType.CHANGING_ROOM)
+    assert rig.one(EventType.CAPTURE_FAULT).data["rule"] == "zone"
+    assert_invariants(rig)
+
+
+def test_audio_without_microphone_is_refused() -> None:
+    rig = Rig(profile=profile(microphone=False))
+    with pytest.raises(CaptureRefused):
+        rig.session.start(audio=True)
+    rig.session.start()
+    rig.capture()
+    now = rig.clock.monotonic_ns()
+    assert rig.session.submit(Sample(SampleKind.AUDIO, now, b"")) is None
+
+
+def test_failing_sink_stops_release() -> None:
+    rig = Rig()
+    rig.session.start()
+    rig.capture()
+    rig.step(33)
+
+    class Broken:
+        def append(self, event: object) -> int:
+            raise OSError("disk full")
+
+    rig.session.sink = Broken()
+    rig.session.fault("R4", "injected")  # the fault event cannot be written ...
+    assert rig.session.state is State.FAULT  # ... but the session still stops
+    assert rig.session.sink_errors >= 1
