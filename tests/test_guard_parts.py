@@ -141,6 +141,11 @@ def test_allowed_analyses_register() -> None:
     registry = AnalysisRegistry()
     registry.register(ModelPlugin("captioner", outputs=("caption", "object_labels")))
     assert registry.names() == ["captioner"]
+    registry.register(ModelPlugin("face-matcher", outputs=("identity",), uses_faces=True))
+    assert registry.usable("captioner", face_recognition_allowed=False).name == "captioner"
+    assert registry.usable("face-matcher", face_recognition_allowed=True).uses_faces
+    with pytest.raises(ProhibitedAnalysisError, match="Art 13"):
+        registry.usable("face-matcher", face_recognition_allowed=False)
     assert prohibited_outputs(["face_count", "scene"]) == {}
     with pytest.raises(ProhibitedAnalysisError, match="no declared outputs"):
         registry.register(ModelPlugin("silent", outputs=()))
@@ -154,6 +159,7 @@ def test_fake_clock_sleep_modes() -> None:
         clock.advance(-1)
     manual = FakeClock(auto_advance=False)
     done = threading.Event()
+
     def sleeper() -> None:
         manual.sleep(0.01)
         done.set()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from bystander.guard.consumers import (
     CallbackConsumer,
     CollectingConsumer,
     ConsumerKind,
+    ReleasedSample,
     RingBuffer,
     Sample,
     SampleKind,
@@ -38,6 +41,11 @@ CAPTURE_FIELDS = {
 }  # fmt: skip
 
 
+def state_of(session: CaptureSession) -> State:
+    """The state now (a call, so type narrowing from an earlier check does not stick)."""
+    return session.state
+
+
 def assert_contract(rig: Rig) -> None:
     """Every capture.* event has a session id and the fields ``EventType`` documents."""
     for event in rig.sink.events:
@@ -59,7 +67,7 @@ def test_happy_path_video_and_audio() -> None:
     for _ in range(10):
         rig.step(33, audio=True)
     rig.session.stop()
-    assert rig.session.state is State.OFF
+    assert state_of(rig.session) is State.OFF
     kinds = {s.kind for s in rig.recorder.samples}
     assert kinds == {SampleKind.VIDEO, SampleKind.AUDIO}  # R9: the mic passes the same gate
     assert rig.indicator.commands[0][2] is Pattern.VIDEO  # R7: distinct video pattern
@@ -201,12 +209,12 @@ def test_stalled_driver_thread_with_real_watchdog() -> None:
     assert session.state is State.CAPTURING
     indicator.set_stall(StallMode.BLOCK)  # read_back now blocks the sampler thread
     stalled = clock.monotonic_ns()
-    while session.state is not State.FAULT and time.monotonic() < deadline + 1:
+    while state_of(session) is not State.FAULT and time.monotonic() < deadline + 1:
         session.submit(Sample(SampleKind.VIDEO, clock.monotonic_ns(), blank()))
         time.sleep(0.002)
     indicator.unstall()
     session.stop()
-    assert session.state is State.FAULT and session.fault_rule == "R5"
+    assert state_of(session) is State.FAULT and session.fault_rule == "R5"
     assert session.fault_ns is not None and session.stopped_ns is not None
     period = 50 * MS
     assert session.stopped_ns - stalled <= 100 * MS + 2 * period  # R5 (generous for CI)
@@ -310,11 +318,13 @@ def test_every_consumer_kind_is_gated_the_same_way() -> None:
     rig = Rig()
     ring = RingBuffer(3)
     seen: dict[ConsumerKind, int] = {}
+
+    def noting(kind: ConsumerKind) -> Callable[[ReleasedSample], None]:
+        return lambda sample: seen.update({kind: sample.seq})
+
     for kind in ConsumerKind:
         if kind is not ConsumerKind.RING_BUFFER:
-            rig.session.add_consumer(
-                CallbackConsumer(kind.value, kind, lambda s, k=kind: seen.update({k: s.seq}))
-            )
+            rig.session.add_consumer(CallbackConsumer(kind.value, kind, noting(kind)))
     rig.session.add_consumer(ring)
     rig.session.start()
     for _ in range(15):  # ARMING and LIT: nothing reaches anyone (no buffer-now path)
@@ -399,3 +409,136 @@ def test_failing_sink_stops_release() -> None:
     rig.session.fault("R4", "injected")  # the fault event cannot be written ...
     assert rig.session.state is State.FAULT  # ... but the session still stops
     assert rig.session.sink_errors >= 1
+
+
+def test_consumer_that_stops_the_session_from_receive() -> None:
+    rig = Rig()
+    calls: list[int] = []
+
+    def withdraw_now(sample: object) -> None:
+        calls.append(1)
+        rig.session.on_consent_withdrawn()  # e.g. an app reacting inside its consumer
+
+    rig.session.add_consumer(CallbackConsumer("app", ConsumerKind.RECORDER, withdraw_now))
+    rig.session.start()
+    started = time.monotonic()
+    rig.capture(until_state=State.FAULT)
+    assert time.monotonic() - started < 1.0  # no wait on its own delivery
+    assert calls == [1] and len(rig.events(EventType.CAPTURE_STOPPED)) == 1
+    assert_invariants(rig)
+    assert_contract(rig)
+
+
+def test_fault_while_a_stop_drains_logs_one_stop() -> None:
+    rig = Rig()
+    rig.session.start()
+    rig.capture()
+    gate = threading.Event()
+    release = threading.Event()
+
+    def slow(frame: np.ndarray) -> np.ndarray:
+        gate.set()
+        release.wait(2)
+        return frame + 1
+
+    rig.session.protector = slow
+    before = rig.session.released
+    now = rig.clock.monotonic_ns()
+    worker = threading.Thread(
+        target=rig.session.submit, args=(Sample(SampleKind.VIDEO, now, blank()),)
+    )
+    worker.start()
+    assert gate.wait(2)
+    stopper = threading.Thread(target=rig.session.stop)
+    stopper.start()
+    time.sleep(0.05)  # stop() is now waiting for the in-flight frame
+    threading.Timer(0.05, release.set).start()
+    rig.session.fault("R4", "injected during the drain")  # waits for the in-flight frame
+    worker.join(2)
+    stopper.join(2)
+    assert len(rig.events(EventType.CAPTURE_STOPPED)) == 1
+    assert rig.session.state is State.FAULT
+    assert rig.session.released == before  # the in-flight frame met the fault at the gate
+    assert_invariants(rig)
+    assert_contract(rig)
+
+
+def test_default_protector_anonymizes_before_any_consumer() -> None:
+    from bystander.vision.synthetic import moving_face_frames
+
+    frames, boxes = moving_face_frames(320, 180, 3, min_face=60, max_face=70)
+    rig = Rig(protector=None)  # the real FrameProtector with the shipped detector
+    rig.session.start()
+    rig.capture()
+    sent = [f.copy() for f in frames]
+    for frame in frames:
+        rig.clock.advance_ms(33)
+        rig.session.tick()
+        rig.session.submit(Sample(SampleKind.VIDEO, rig.clock.monotonic_ns(), frame))
+    rig.session.stop()
+    out = [s.payload for s in rig.recorder.samples if s.payload.shape == (180, 320, 3)]
+    assert len(out) == 3
+    for original, released, (x1, y1, x2, y2) in zip(sent, out, boxes, strict=True):
+        face = (slice(int(y1), int(y2)), slice(int(x1), int(x2)))
+        assert not np.array_equal(original[face], released[face])  # R11: face redacted
+
+
+def test_no_bypass_in_the_guard_source() -> None:
+    """R9: no environment variable, debug flag or setter switches the guard's rules off."""
+    from pathlib import Path
+
+    import bystander.guard as guard
+
+    for path in Path(guard.__file__).parent.glob("*.py"):
+        text = path.read_text()
+        for forbidden in ("os.environ", "getenv", "DEBUG", "disable_indicator", "bypass"):
+            assert forbidden not in text, (path.name, forbidden)
+
+
+def test_feed_releases_a_source_and_the_sampler_rechecks_consent() -> None:
+    consents = StubConsents()
+    clock = SystemClock()
+    sink = Rig().sink
+    session = CaptureSession(
+        profile(), SimulatedIndicator(clock), consents, sink, clock=clock,
+        protector=lambda f: f + 1,
+    )  # fmt: skip
+    recorder = CollectingConsumer()
+    session.add_consumer(recorder)
+    session.start()
+    deadline = time.monotonic() + 2
+    while session.state is not State.CAPTURING and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    def source() -> Iterator[Sample]:
+        for _ in range(5):
+            time.sleep(0.01)
+            yield Sample(SampleKind.VIDEO, clock.monotonic_ns(), blank())
+            yield Sample(SampleKind.AUDIO, clock.monotonic_ns(), b"\x00")
+
+    assert session.feed(source()) == 10
+    consents.allowed.discard(Scope.RECORD_VIDEO)  # withdrawn behind the session's back
+    while session.state is not State.FAULT and time.monotonic() < deadline + 2:
+        time.sleep(0.01)
+    session.stop()
+    assert session.fault_rule == "R10"
+    assert session.feed(iter([Sample(SampleKind.VIDEO, clock.monotonic_ns(), blank())])) == 0
+    assert all(v.ok for v in replay(sink.events))
+
+
+def test_unconfirmed_indicator_faults_within_300_ms_on_the_system_clock() -> None:
+    clock = SystemClock()
+    indicator = SimulatedIndicator(clock, never_confirms=True)
+    sink = Rig().sink
+    session = CaptureSession(
+        profile(), indicator, StubConsents(), sink, clock=clock, protector=lambda f: f
+    )
+    session.start()
+    deadline = time.monotonic() + 2
+    while state_of(session) is not State.FAULT and time.monotonic() < deadline:
+        time.sleep(0.005)
+    session.stop()
+    assert session.fault_rule == "R2"
+    assert session.fault_ns is not None and session.commanded_ns is not None
+    assert session.fault_ns - session.commanded_ns <= 300 * MS + 20 * MS  # timer slack only
+    assert all(v.ok for v in replay(sink.events))

@@ -76,6 +76,17 @@ class AnalysisRegistry:
             raise ProhibitedAnalysisError(f"plug-in {plugin.name!r} refused: no declared outputs")
         self._plugins[plugin.name] = plugin
 
+    def usable(self, name: str, face_recognition_allowed: bool) -> ModelPlugin:
+        """The plug-in ``name`` if it may run here; a face plug-in is refused in zones where
+        face recognition is disabled (``CaptureSession.face_recognition_allowed``)."""
+        plugin = self._plugins[name]
+        if plugin.uses_faces and not face_recognition_allowed:
+            raise ProhibitedAnalysisError(
+                f"plug-in {name!r} uses faces, and face recognition is disabled here "
+                "(CAC/MPS Facial Recognition Measures Art 13)"
+            )
+        return plugin
+
     def names(self) -> list[str]:
         return sorted(self._plugins)
 

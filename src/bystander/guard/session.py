@@ -12,13 +12,14 @@ last release is done (R8). Every step is an audit event (R12; fields in ``EventT
 
 >>> session = CaptureSession(profile, indicator, consent_store, audit_log)   # doctest: +SKIP
 >>> session.add_consumer(recorder)                                          # doctest: +SKIP
->>> session.start()             # refuses (CaptureRefused) without consent, zone, indicator
+>>> session.start()          # CaptureRefused without consent, zone, indicator  # doctest: +SKIP
 >>> session.submit(Sample(SampleKind.VIDEO, ts_ns, frame))                  # doctest: +SKIP
 >>> session.stop()                                                          # doctest: +SKIP
 
 Tests drive a session with ``run_watchdog=False`` and a ``FakeClock``, calling ``tick()``;
-in production two threads run: a sampler that reads the indicator at ``watchdog_hz`` (it may
-block in a hung driver) and a watchdog that never blocks and faults when readings stop.
+in production two threads run: a sampler that reads the indicator at ``watchdog_hz`` and
+re-checks consent about once a second (either may block, in a hung driver or a slow database),
+and a watchdog that never blocks and faults when readings stop (R5) or the R2 deadline passes.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from bystander.guard.zones import LocationType, ZonePolicy
 FrameHook = Callable[[Any], Any]
 #: How long a stop waits for in-flight deliveries before switching the indicator off anyway.
 DRAIN_TIMEOUT_S = 2.0
-#: How often the watchdog thread re-checks consent with the store (R10).
+#: How often the sampler thread re-checks consent with the store (R10).
 CONSENT_RECHECK_S = 1.0
 
 
@@ -144,6 +145,7 @@ class CaptureSession:
         self._consumers: list[Consumer] = []
         self._threads: list[threading.Thread] = []
         self._halt = threading.Event()
+        self._local = threading.local()
         self.state = State.OFF
         self.session_id: str | None = None
         self._acknowledged = False
@@ -393,6 +395,17 @@ class CaptureSession:
 
     # -- release ----------------------------------------------------------------------------
 
+    def feed(self, samples: Iterable[Sample]) -> int:
+        """Offer every sample of a source (camera and microphone, interleaved in time order);
+        returns how many were released. Stops early once the session is over."""
+        released = 0
+        for sample in samples:
+            if self.state in (State.OFF, State.FAULT):
+                break
+            if self.submit(sample) is not None:
+                released += 1
+        return released
+
     def submit(self, sample: Sample) -> ReleasedSample | None:
         """Offer a sensor sample; returns what consumers received, or None (withheld)."""
         with self._lock:
@@ -401,6 +414,7 @@ class CaptureSession:
                 self.withheld += 1
                 return None
             self._inflight += 1
+        self._local.inflight = getattr(self._local, "inflight", 0) + 1
         try:
             payload, whole = self._protect(sample)
             if payload is None:
@@ -416,6 +430,7 @@ class CaptureSession:
                         self.consumer_errors += 1
             return released
         finally:
+            self._local.inflight -= 1
             with self._lock:
                 self._inflight -= 1
                 self._lock.notify_all()
@@ -513,7 +528,10 @@ class CaptureSession:
     def _finish(self, fault: bool) -> None:
         """Wait for in-flight releases, keep a still's light on long enough, light off, log."""
         self._halt.set()
-        self._lock.wait_for(lambda: self._inflight == 0, timeout=DRAIN_TIMEOUT_S)
+        mine = getattr(self._local, "inflight", 0)  # a consumer that stops us from receive()
+        self._lock.wait_for(lambda: self._inflight <= mine, timeout=DRAIN_TIMEOUT_S)
+        if self.indicator_off_ns is not None:
+            return  # a fault finished the session while this stop waited for the drain
         if self.mode is CaptureMode.STILL and self.last_released_ns is not None:
             remaining = self.last_released_ns + self._still_ns - self.clock.monotonic_ns()
             if remaining > 0:
@@ -558,9 +576,21 @@ class CaptureSession:
         self._threads = [t for t in self._threads if t.is_alive()]
 
     def _sampler(self, halt: threading.Event) -> None:
-        due = self.clock.monotonic_ns()
+        """Reads the indicator at the watchdog rate and re-checks consent about once a second.
+
+        Both may block (a hung driver, a slow database); the watchdog thread, which never
+        blocks, then sees the readings stop and faults (R5): fail closed either way.
+        """
+        recheck_ns = round(CONSENT_RECHECK_S * NS_PER_S)
+        due = next_consent = self.clock.monotonic_ns()
         while not halt.is_set():
             self.poll()
+            if self.clock.monotonic_ns() >= next_consent:
+                next_consent += recheck_ns
+                try:
+                    self.check_consents()
+                except Exception as exc:
+                    self.fault("R10", f"consent re-check failed: {_describe(exc)}")
             due += self._period_ns  # a fixed grid: slow polls do not make the rate drift
             now = self.clock.monotonic_ns()
             if due < now:
@@ -568,14 +598,9 @@ class CaptureSession:
             self.clock.sleep((due - now) / NS_PER_S)
 
     def _watchdog(self, halt: threading.Event) -> None:
-        next_consent = self.clock.monotonic_ns() + round(CONSENT_RECHECK_S * NS_PER_S)
         while not halt.is_set():
             try:
                 self.check_watchdog()
-                now = self.clock.monotonic_ns()
-                if now >= next_consent:
-                    self.check_consents()
-                    next_consent = now + round(CONSENT_RECHECK_S * NS_PER_S)
             except Exception as exc:  # an error in the guard is a fault (R5)
                 self.fault("R5", f"guard watchdog error: {_describe(exc)}")
             wait = self._period_ns

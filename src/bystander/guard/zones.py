@@ -30,6 +30,7 @@ class LocationType(StrEnum):
     CHANGING_ROOM = "changing_room"
     TOILET = "toilet"
     PUBLIC = "public"
+    STREET = "street"
     HOME = "home"
     WORKPLACE = "workplace"
     UNKNOWN = "unknown"
