@@ -30,8 +30,8 @@ def capture_command(
     source: str = typer.Option(..., "--source", help="FILE, webcam:N or rtsp://URL."),
     profile: Path = typer.Option(..., "--profile", help="Device profile (YAML)."),
     output: Path = typer.Option(..., "-o", "--output", help="Protected recording to write."),
-    location: str = typer.Option(
-        "unknown", "--location", help="Where the device is (e.g. street, hotel_room, toilet)."
+    location: LocationType = typer.Option(
+        LocationType.UNKNOWN, "--location", help="Where the device is (zone policy)."
     ),
     max_seconds: float = typer.Option(0, "--max-seconds", min=0, help="Stop after this long."),
     database: str | None = typer.Option(None, "--database", help="Database URL."),
@@ -52,7 +52,7 @@ def capture_command(
                 ConsentStore(engine, sink),
                 sink,
                 clock=clock,
-                location=LocationType(location),
+                location=location,
             )
             camera = VideoSource(source)
             try:
