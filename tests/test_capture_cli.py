@@ -12,7 +12,7 @@ from bystander.consent.models import ConsentKind, Scope
 from bystander.consent.store import ConsentStore
 from bystander.evidence.db import init_db, make_engine
 from bystander.vision.synthetic import SyntheticClip
-from tests.helpers import crop, decode_frames, sharpness
+from tests.helpers import crop, decode_frames, sharpness, stream_summary
 
 PROFILE = Path(__file__).resolve().parents[1] / "examples" / "glasses.yaml"
 runner = CliRunner()
@@ -77,3 +77,26 @@ def test_capture_in_a_hotel_room_is_refused(
     )
     assert code != 0 and "hotel_room" in output
     assert not out.exists()
+
+
+def test_microphone_follows_the_same_rules(
+    home: Path, demo_clip: SyntheticClip, tmp_path: Path
+) -> None:
+    """R9: recording sound needs its own consent; then the audio is released and recorded."""
+    profile = tmp_path / "mic.yaml"
+    profile.write_text(PROFILE.read_text().replace("microphone: false", "microphone: true"))
+    grant_recording(home)
+    out = tmp_path / "rec.mp4"
+    args = ["capture", "--profile", str(profile), "--source", str(demo_clip.path), "-o", str(out)]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code != 0 and "record-audio" in refused.output
+    assert not out.exists()
+
+    engine = make_engine()
+    ConsentStore(engine).grant("wearer-1", [Scope.RECORD_AUDIO], kind=ConsentKind.EXPLICIT)
+    engine.dispose()
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    summary = stream_summary(out)
+    assert summary["audio"] == "aac"
+    assert summary["audio_seconds"] == pytest.approx(1.0, abs=0.15)  # the 1 s clip's tone

@@ -86,34 +86,56 @@ def _run(
 ) -> dict[str, object]:
     if output.suffix.lower() not in {".mp4", ".mkv", ".mov", ".webm", ".avi"}:
         raise OutputError(f"output must be a video file (.mp4, .mkv, .mov, .webm, .avi): {output}")
+    audio = session.profile.microphone and camera.info.audio_rate is not None
     with atomic_output(output, overwrite) as temp:
-        recorder = RecorderConsumer(temp, camera.info.fps)
+        recorder = RecorderConsumer(
+            temp,
+            camera.info.fps,
+            audio_rate=camera.info.audio_rate if audio else None,
+            audio_layout=camera.info.audio_layout or "mono",
+        )
         session.add_consumer(recorder)
-        session.start()
+        session.start(audio=audio)
         deadline = time.monotonic() + _READY_TIMEOUT_S
         while session.state not in _SETTLED and time.monotonic() < deadline:
             time.sleep(0.005)
-        started = time.monotonic()
+        origin_ns = clock.monotonic_ns()
         try:
-            for frame in camera.frames():
+            for item in camera.samples(audio=audio):
                 if session.state is not State.CAPTURING:
                     break
-                if max_seconds and time.monotonic() - started > max_seconds:
+                if max_seconds and item.seconds > max_seconds:
                     break
-                session.submit(Sample(SampleKind.VIDEO, clock.monotonic_ns(), frame))
+                # The sensor's timestamp: the source timeline mapped onto the session clock.
+                # A live source delivers in real time; a file is paced to match.
+                stamp = origin_ns + int(item.seconds * 1e9)
+                _wait_until(clock, stamp)
+                kind = SampleKind.VIDEO if item.kind == "video" else SampleKind.AUDIO
+                session.submit(Sample(kind, stamp, item.payload))
         finally:
             session.stop()
             recorder.close()
         if recorder.frames == 0:
+            if session.fault_rule:
+                raise OutputError(
+                    f"capture stopped by a fault ({session.fault_rule}) before any frame was "
+                    "released: nothing recorded"
+                )
             raise OutputError("no frame was released: nothing recorded")
     return {
         "session_id": session.session_id,
         "state": str(session.state),
         "released": session.released,
+        "audio": audio,
         "withheld": session.withheld,
         "fault": session.fault_rule,
         "output": str(output),
     }
+
+
+def _wait_until(clock: SystemClock, stamp_ns: int) -> None:
+    while (remaining := stamp_ns - clock.monotonic_ns()) > 0:
+        time.sleep(min(remaining / 1e9, 0.01))
 
 
 def register(app: typer.Typer) -> None:

@@ -18,26 +18,50 @@ class RecorderConsumer:
     name = "recorder"
     kind = ConsumerKind.RECORDER
 
-    def __init__(self, path: Path, fps: float, encoder: EncoderSettings | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fps: float,
+        encoder: EncoderSettings | None = None,
+        audio_rate: int | None = None,
+        audio_layout: str = "mono",
+    ) -> None:
         self.path = path
         self.fps = fps
         self.encoder = encoder
+        self.audio_rate = audio_rate
+        self.audio_layout = audio_layout
         self._writer: VideoWriter | None = None
         self._first_ns: int | None = None
+        self.audio_chunks = 0
 
     @property
     def frames(self) -> int:
         return self._writer.frames if self._writer else 0
 
     def receive(self, sample: ReleasedSample) -> None:
-        if sample.kind is not SampleKind.VIDEO:
-            return
-        frame = sample.payload
-        if self._writer is None:
-            height, width = frame.shape[:2]
-            self._writer = VideoWriter(self.path, width, height, self.fps, self.encoder)
+        """Write one released sample; audio that arrives before the first frame is dropped
+        (the file's size is known only from a frame)."""
+        if sample.kind is SampleKind.VIDEO and self._writer is None:
+            height, width = sample.payload.shape[:2]
+            self._writer = VideoWriter(
+                self.path,
+                width,
+                height,
+                self.fps,
+                self.encoder,
+                audio_rate=self.audio_rate,
+                audio_layout=self.audio_layout,
+            )
             self._first_ns = sample.ts_ns
-        self._writer.write(frame, (sample.ts_ns - (self._first_ns or sample.ts_ns)) / 1e9)
+        if self._writer is None or self._first_ns is None or sample.ts_ns < self._first_ns:
+            return
+        seconds = (sample.ts_ns - self._first_ns) / 1e9
+        if sample.kind is SampleKind.VIDEO:
+            self._writer.write(sample.payload, seconds)
+        elif self.audio_rate:
+            self._writer.write_audio(sample.payload, seconds)
+            self.audio_chunks += 1
 
     def close(self) -> None:
         if self._writer is not None:

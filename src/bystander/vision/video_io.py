@@ -355,8 +355,9 @@ def _upright(array: Frame, rotation: int) -> Frame:
 class VideoWriter:
     """Streaming encoder for frames produced live (the capture guard's recorder).
 
-    Frames are stamped with their capture times in seconds from the first frame, so the
-    recording keeps real timing. The caller publishes the file (``atomic_output``) only
+    Frames and audio chunks are stamped with their capture times in seconds from the start,
+    so the recording keeps real timing and sync. With ``audio_rate`` an audio track is added
+    (AAC; Opus for WebM, MP3 for AVI). The caller publishes the file (``atomic_output``) only
     after ``close`` returned.
     """
 
@@ -367,9 +368,12 @@ class VideoWriter:
         height: int,
         fps: float,
         encoder: EncoderSettings | None = None,
+        audio_rate: int | None = None,
+        audio_layout: str = "mono",
     ) -> None:
+        suffix = path.suffix.lower()
         codec, pix_fmt, options = (encoder or EncoderSettings()).for_container(
-            path.suffix.lower(), width, height, fps
+            suffix, width, height, fps
         )
         try:
             self._container: Any = av.open(str(path), mode="w")
@@ -383,6 +387,9 @@ class VideoWriter:
         stream.options = options
         stream.codec_context.time_base = self._time_base
         self._stream: Any = stream
+        self._audio = (
+            _AudioTrack(self._container, suffix, audio_rate, audio_layout) if audio_rate else None
+        )
         self._last_pts = -1
         self.frames = 0
 
@@ -395,10 +402,69 @@ class VideoWriter:
             self._container.mux(packet)
         self.frames += 1
 
+    def write_audio(self, samples: npt.NDArray[np.float32], seconds: float) -> None:
+        """Planar float samples ``(channels, n)`` captured at ``seconds``."""
+        if self._audio is not None:
+            self._audio.write(samples, seconds)
+
     def close(self) -> None:
         for packet in self._stream.encode():
             self._container.mux(packet)
+        if self._audio is not None:
+            self._audio.close()
         self._container.close()
 
     def abort(self) -> None:
         self._container.close()
+
+
+class _AudioTrack:
+    """Re-chunks captured audio into encoder-sized frames; a gap starts a new run."""
+
+    def __init__(self, container: Any, suffix: str, rate: int, layout: str) -> None:
+        codec = {".webm": "libopus", ".avi": "libmp3lame"}.get(suffix, "aac")
+        self.rate = 48000 if codec == "libopus" else rate
+        if self.rate != rate:
+            raise OutputError(f"{suffix} audio needs 48 kHz, the source has {rate} Hz")
+        self.layout = layout
+        self._container = container
+        self._stream: Any = container.add_stream(codec, rate=self.rate)
+        self._stream.layout = layout
+        self._size = 0
+        self._buffer: npt.NDArray[np.float32] | None = None
+        self._start = 0  # pts (in samples) of the buffer's first sample
+
+    def write(self, samples: npt.NDArray[np.float32], seconds: float) -> None:
+        pts = round(seconds * self.rate)
+        end = self._start + (0 if self._buffer is None else self._buffer.shape[1])
+        if self._buffer is None or abs(pts - end) > self.rate // 100:  # > 10 ms gap or overlap
+            self._flush(pad=True)
+            self._buffer, self._start = samples.astype(np.float32), max(pts, end)
+        else:
+            self._buffer = np.concatenate([self._buffer, samples.astype(np.float32)], axis=1)
+        self._flush(pad=False)
+
+    def _flush(self, pad: bool) -> None:
+        if self._buffer is None:
+            return
+        size = self._stream.codec_context.frame_size or 1024
+        while self._buffer.shape[1] >= size or (pad and self._buffer.shape[1]):
+            chunk = self._buffer[:, :size]
+            if chunk.shape[1] < size:
+                chunk = np.pad(chunk, ((0, 0), (0, size - chunk.shape[1])))
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(chunk), format="fltp", layout=self.layout
+            )
+            frame.sample_rate, frame.pts = self.rate, self._start
+            frame.time_base = Fraction(1, self.rate)
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+            self._buffer = self._buffer[:, size:]
+            self._start += size
+        if self._buffer.shape[1] == 0:
+            self._buffer = None
+
+    def close(self) -> None:
+        self._flush(pad=True)
+        for packet in self._stream.encode():
+            self._container.mux(packet)
