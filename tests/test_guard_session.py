@@ -240,6 +240,10 @@ def test_protector_exception_never_releases_a_raw_frame() -> None:
         assert not released.payload.any()  # R11: the whole frame redacted
     assert rig.session.protector_failures == len(rig.recorder.samples)
     assert rig.one(EventType.CAPTURE_STOPPED).data["protector_failures"] > 0
+    logged = rig.events(EventType.FRAME_REDACTED)  # R12: each decision is evidence
+    assert len(logged) == rig.session.protector_failures
+    assert {e.data["action"] for e in logged} == {"blanked"}
+    assert "detector crashed" in (logged[0].reason or "")
     assert_invariants(rig)
 
 
@@ -248,6 +252,7 @@ def test_protector_failure_on_unknown_payload_drops_it() -> None:
     rig.session.start()
     rig.capture()
     assert rig.session.submit(Sample(SampleKind.VIDEO, rig.clock.monotonic_ns(), object())) is None
+    assert rig.events(EventType.FRAME_REDACTED)[-1].data["action"] == "dropped"
 
 
 def test_consent_missing_at_arming_is_refused() -> None:

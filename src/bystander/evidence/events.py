@@ -27,6 +27,8 @@ class EventType(StrEnum):
     - ``capture.stopped``: ``stopped_ns`` (release stopped), ``released`` (count),
       ``last_sample_ns``, ``last_released_ns``, ``indicator_off_ns``, ``fault`` (bool)
     - ``capture.state``: ``from``, ``to``
+    - ``capture.frame_redacted``: ``sample_ns``, ``action`` (``blanked`` or ``dropped``): the
+      protector failed on a frame (R11), the reason in ``reason``
     """
 
     CAPTURE_ARMED = "capture.armed"
@@ -37,6 +39,7 @@ class EventType(StrEnum):
     CAPTURE_FAULT = "capture.fault"
     CAPTURE_STOPPED = "capture.stopped"
     CAPTURE_STATE = "capture.state"
+    FRAME_REDACTED = "capture.frame_redacted"
     CONSENT_GIVEN = "consent.given"
     CONSENT_REFUSED = "consent.refused"
     CONSENT_WITHDRAWN = "consent.withdrawn"

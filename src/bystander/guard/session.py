@@ -444,13 +444,20 @@ class CaptureSession:
             if out is None:
                 raise ValueError("the protector returned no frame")
             return out, False
-        except Exception:
+        except Exception as exc:
+            blankable = isinstance(sample.payload, np.ndarray) and sample.payload.size > 0
             with self._lock:
                 self.protector_failures += 1
-            if isinstance(sample.payload, np.ndarray) and sample.payload.size:
+                if not blankable:
+                    self.withheld += 1  # nothing to blank: drop it rather than release it raw
+                self._emit(  # R12: the decision is evidence too
+                    EventType.FRAME_REDACTED,
+                    reason=f"protector failed: {_describe(exc)}",
+                    sample_ns=sample.ts_ns,
+                    action="blanked" if blankable else "dropped",
+                )
+            if blankable:
                 return np.zeros_like(sample.payload), True
-            with self._lock:
-                self.withheld += 1  # nothing to blank: drop it rather than release it raw
             return None, True
 
     def _gate(self, sample: Sample, payload: Any, whole: bool) -> ReleasedSample | None:
