@@ -50,3 +50,11 @@ def engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
             pytest.skip("BYSTANDER_TEST_POSTGRES_URL is not set")
     with scratch_database(url) as db:
         yield db
+
+
+@pytest.fixture()
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private BYSTANDER_HOME (and its default SQLite database) for CLI tests."""
+    monkeypatch.setenv("BYSTANDER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("BYSTANDER_DATABASE_URL", raising=False)
+    return tmp_path / "home"

@@ -7,6 +7,15 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from typer.testing import CliRunner
+
+from bystander.cli.app import app
+from bystander.consent.models import ConsentKind, Scope
+from bystander.consent.store import ConsentStore
+from bystander.evidence.db import init_db, make_engine
+
+PROFILE = Path(__file__).resolve().parents[1] / "examples" / "glasses.yaml"
+runner = CliRunner()
 
 
 def decode_frames(path: Path) -> list[np.ndarray]:
@@ -45,3 +54,17 @@ def stream_summary(path: Path) -> dict[str, object]:
             else None,
             "metadata": dict(container.metadata),
         }
+
+
+def grant_recording(home: Path) -> None:
+    """Give ``wearer-1`` explicit record-video consent in the database under ``home``."""
+    engine = make_engine()  # the configured database under BYSTANDER_HOME
+    init_db(engine)
+    ConsentStore(engine).grant("wearer-1", [Scope.RECORD_VIDEO], kind=ConsentKind.EXPLICIT)
+    engine.dispose()
+
+
+def capture(*args: str) -> tuple[int, str]:
+    """Run ``bystander capture`` with the example profile."""
+    result = runner.invoke(app, ["capture", "--profile", str(PROFILE), *args])
+    return result.exit_code, result.output

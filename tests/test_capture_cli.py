@@ -5,36 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from bystander.cli.app import app
 from bystander.consent.models import ConsentKind, Scope
 from bystander.consent.store import ConsentStore
-from bystander.evidence.db import init_db, make_engine
+from bystander.evidence.db import make_engine
 from bystander.vision.synthetic import SyntheticClip
-from tests.helpers import crop, decode_frames, sharpness, stream_summary
-
-PROFILE = Path(__file__).resolve().parents[1] / "examples" / "glasses.yaml"
-runner = CliRunner()
-
-
-@pytest.fixture()
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("BYSTANDER_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("BYSTANDER_DATABASE_URL", raising=False)
-    return tmp_path / "home"
-
-
-def grant_recording(home: Path) -> None:
-    engine = make_engine()  # the configured database under BYSTANDER_HOME
-    init_db(engine)
-    ConsentStore(engine).grant("wearer-1", [Scope.RECORD_VIDEO], kind=ConsentKind.EXPLICIT)
-    engine.dispose()
-
-
-def capture(*args: str) -> tuple[int, str]:
-    result = runner.invoke(app, ["capture", "--profile", str(PROFILE), *args])
-    return result.exit_code, result.output
+from tests.helpers import (
+    PROFILE,
+    capture,
+    crop,
+    decode_frames,
+    grant_recording,
+    runner,
+    sharpness,
+    stream_summary,
+)
 
 
 def test_capture_records_protected_frames_and_the_log_replays_clean(

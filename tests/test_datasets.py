@@ -86,10 +86,16 @@ def test_dlib_xml_reads_boxes_ignore_flags_and_relative_paths(dlib_set: Path) ->
 @pytest.mark.parametrize(
     ("body", "line", "words"),
     [
-        ("<dataset><images>\n<image file='a.png'>\n<box top='1' left='x' width='3' height='4'/>",
-         3, "not a number"),
-        ("<dataset><images>\n<image file='a.png'>\n\n<box top='1' left='2' width='3'/>",
-         4, "without a height"),
+        (
+            "<dataset><images>\n<image file='a.png'>\n<box top='1' left='x' width='3' height='4'/>",
+            3,
+            "not a number",
+        ),
+        (
+            "<dataset><images>\n<image file='a.png'>\n\n<box top='1' left='2' width='3'/>",
+            4,
+            "without a height",
+        ),
         ("<dataset>\n<box top='1' left='2' width='3' height='4'/>", 2, "outside an <image>"),
         ("<dataset>\n<images>\n<image file='a.png'>\n</images>", 4, "malformed XML"),
         ("<dataset><images>\n<image>", 2, "without a file"),
@@ -175,9 +181,7 @@ def test_wider_images_option_and_autodetect(wider_set: Path, tmp_path: Path) -> 
         ("0--Parade/astronaut.png\n2\n1 2 3 4\n1--E/x.jpg\n0\n", 4, "expected numbers"),
     ],
 )
-def test_wider_txt_errors_name_the_line(
-    wider_set: Path, text: str, line: int, words: str
-) -> None:
+def test_wider_txt_errors_name_the_line(wider_set: Path, text: str, line: int, words: str) -> None:
     bad = wider_set.with_name("bad.txt")
     bad.write_text(text)
     with pytest.raises(InputError, match=rf"bad\.txt:{line}: .*{words}"):

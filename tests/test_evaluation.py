@@ -82,8 +82,17 @@ def test_face_mask_uses_pixel_centres() -> None:
 
 @pytest.mark.parametrize(
     ("height", "bucket"),
-    [(3, "<16"), (15.99, "<16"), (16, "16-24"), (23.9, "16-24"), (24, "24-32"),
-     (32, "32-64"), (63.9, "32-64"), (64, "64+"), (500, "64+")],
+    [
+        (3, "<16"),
+        (15.99, "<16"),
+        (16, "16-24"),
+        (23.9, "16-24"),
+        (24, "24-32"),
+        (32, "32-64"),
+        (63.9, "32-64"),
+        (64, "64+"),
+        (500, "64+"),
+    ],
 )
 def test_height_buckets_are_half_open(height: float, bucket: str) -> None:
     assert height_bucket(height) == bucket
@@ -265,14 +274,29 @@ def test_cli_eval_json_on_wider_txt_with_paste_into(tmp_path: Path) -> None:
     out = tmp_path / "result.json"
     result = CliRunner().invoke(
         _app(),
-        ["eval", str(txt), "--json", "--output", str(out), "--paste-into", "640x360",
-         "--face-heights", "32,64", "--shape", "box", "--limit", "2"],
+        [
+            "eval",
+            str(txt),
+            "--json",
+            "--output",
+            str(out),
+            "--paste-into",
+            "640x360",
+            "--face-heights",
+            "32,64",
+            "--shape",
+            "box",
+            "--limit",
+            "2",
+        ],
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["images"] == 2 and data["faces"] == 2 and data["format"] == "wider-txt"
     assert data["synthetic"] == {
-        "frame_size": [640, 360], "face_heights": [32.0, 64.0], "background": "coffee"
+        "frame_size": [640, 360],
+        "face_heights": [32.0, 64.0],
+        "background": "coffee",
     }
     assert data["settings"]["shape"] == "box" and data["covered"] == 2
     assert json.loads(out.read_text())["recall"] == data["recall"] == 1.0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from bystander.cli.common import fail, out_console, print_json, user_errors
+from bystander.cli.common import err_console, fail, out_console, print_json, user_errors
 from bystander.consent.store import ConsentStore
 from bystander.errors import OutputError
 from bystander.evidence.audit import AuditLog
@@ -16,6 +16,7 @@ from bystander.fsutil import atomic_output
 from bystander.guard.clock import SystemClock
 from bystander.guard.consumers import Sample, SampleKind
 from bystander.guard.indicator import SimulatedIndicator
+from bystander.guard.preview import LivePreview
 from bystander.guard.profile import DeviceProfile
 from bystander.guard.recorder import RecorderConsumer
 from bystander.guard.session import CaptureSession, State
@@ -34,6 +35,13 @@ def capture_command(
         LocationType.UNKNOWN, "--location", help="Where the device is (zone policy)."
     ),
     max_seconds: float = typer.Option(0, "--max-seconds", min=0, help="Stop after this long."),
+    preview: int | None = typer.Option(
+        None,
+        "--preview",
+        min=0,
+        max=65535,
+        help="Serve protected frames live on 127.0.0.1:PORT (MJPEG; needs live-stream consent).",
+    ),
     database: str | None = typer.Option(None, "--database", help="Database URL."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     json_out: bool = typer.Option(False, "--json", help="Print the session summary as JSON."),
@@ -55,10 +63,16 @@ def capture_command(
                 location=location,
             )
             camera = VideoSource(source)
+            live = LivePreview(preview) if preview is not None else None
             try:
+                if live is not None:
+                    session.add_consumer(live)
+                    err_console.print(f"live preview: {live.url}", highlight=False)
                 summary = _run(session, camera, output, overwrite, max_seconds, clock)
             finally:
                 camera.close()
+                if live is not None:
+                    live.close()
         finally:
             engine.dispose()
     if json_out:
