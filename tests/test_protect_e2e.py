@@ -256,3 +256,26 @@ def test_stream_level_tags_are_stripped(protector: Protector, tmp_path: Path) ->
     with av.open(str(tmp_path / "clean.mov")) as container:
         tags = " ".join(str(v) for s in container.streams for v in s.metadata.values())
     assert "SN-555" not in tags
+
+
+def test_bf16_precision_still_finds_the_face() -> None:
+    """bf16 (OpenVINO's default on CPUs that have it) finds the same face as f32."""
+    from bystander.vision.detectors import create_detector
+
+    rgb, _ = _face_photo()
+    f32 = create_detector("centerface", precision="f32").detect(rgb)
+    bf16 = create_detector("centerface", precision="bf16").detect(rgb)
+    assert len(f32) == len(bf16) >= 1
+    assert np.abs(f32.xyxy - bf16.xyxy).max() < 6
+    assert create_detector("centerface", precision="f32").describe()["precision"] == "f32"
+
+
+def test_unknown_precision_and_bf16_on_onnxruntime_are_refused() -> None:
+    from bystander.errors import DetectorError
+    from bystander.vision.detectors import create_detector
+
+    rgb, _ = _face_photo()
+    with pytest.raises(DetectorError, match="unknown precision"):
+        create_detector("centerface", precision="int4").detect(rgb)
+    with pytest.raises(DetectorError, match="needs the openvino backend"):
+        create_detector("centerface", precision="bf16", backend="onnxruntime").detect(rgb)

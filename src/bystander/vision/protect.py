@@ -39,6 +39,7 @@ class ProtectSettings:
     detector: str = "centerface"
     threshold: float = 0.2
     backend: str = "auto"
+    precision: str = "auto"
     threads: int | None = None
     redaction: RedactionSettings = field(default_factory=RedactionSettings)
     tracking: TrackerSettings = field(default_factory=TrackerSettings)
@@ -81,6 +82,8 @@ class Protector:
         if self._detector is None:
             s = self.settings
             options: dict[str, object] = {"threshold": s.threshold, "backend": s.backend}
+            if s.precision != "auto":
+                options["precision"] = s.precision
             if s.threads:
                 options["threads"] = s.threads
             self._detector = create_detector(s.detector, **options)

