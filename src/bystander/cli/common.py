@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.text import Text
 
 from bystander.errors import BystanderError
-from bystander.vision.redact import MaskShape
+from bystander.vision.redact import MaskShape, RedactionSettings
 
 err_console = Console(stderr=True)
 out_console = Console(soft_wrap=True)
@@ -41,6 +41,28 @@ class Shape(StrEnum):
 
     def mask_shape(self) -> MaskShape:
         return "box" if self is Shape.box else "ellipse"
+
+
+# Detector and mask options shared by every command that redacts (one definition, one default).
+THRESHOLD_OPTION = typer.Option(
+    0.2, "--threshold", "-t", min=0.01, max=0.99, help="Detector score threshold."
+)
+MASK_SCALE_OPTION = typer.Option(
+    RedactionSettings().mask_scale,
+    "--mask-scale",
+    min=1.0,
+    max=4.0,
+    help="Enlarge face boxes by this factor.",
+)
+SHAPE_OPTION = typer.Option(Shape.ellipse, "--shape", help="Mask shape around each face.")
+DETECTOR_OPTION = typer.Option("centerface", "--detector", help="Face detector.")
+BACKEND_OPTION = typer.Option(
+    "auto", "--backend", help="Inference backend: auto, openvino, onnxruntime."
+)
+THREADS_OPTION = typer.Option(0, "--threads", min=0, help="Inference threads (0: all cores).")
+PRECISION_OPTION = typer.Option(
+    "auto", "--precision", help="auto (bf16 where the CPU has it), f32 or bf16."
+)
 
 
 class State:

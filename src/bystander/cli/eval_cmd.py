@@ -10,7 +10,20 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bystander.cli.common import Shape, err_console, out_console, print_json, user_errors
+from bystander.cli.common import (
+    BACKEND_OPTION,
+    DETECTOR_OPTION,
+    MASK_SCALE_OPTION,
+    PRECISION_OPTION,
+    SHAPE_OPTION,
+    THREADS_OPTION,
+    THRESHOLD_OPTION,
+    Shape,
+    err_console,
+    out_console,
+    print_json,
+    user_errors,
+)
 from bystander.errors import InputError
 from bystander.fsutil import write_text_atomic
 from bystander.vision.datasets import (
@@ -79,21 +92,13 @@ def eval_command(
     min_coverage: float = typer.Option(
         0.9, "--min-coverage", min=0.01, max=1.0, help="Share of a face box that must be hidden."
     ),
-    threshold: float = typer.Option(
-        0.2, "--threshold", "-t", min=0.01, max=0.99, help="Detector score threshold."
-    ),
-    mask_scale: float = typer.Option(
-        RedactionSettings().mask_scale,
-        "--mask-scale",
-        min=1.0,
-        max=4.0,
-        help="Enlarge face boxes by this factor.",
-    ),
-    shape: Shape = typer.Option(Shape.ellipse, "--shape", help="Mask shape around each face."),
-    detector: str = typer.Option("centerface", "--detector", help="Face detector."),
-    backend: str = typer.Option("auto", "--backend", help="Inference backend."),
-    threads: int = typer.Option(0, "--threads", min=0, help="Inference threads (0: all cores)."),
-    precision: str = typer.Option("auto", "--precision", help="auto, f32 or bf16."),
+    threshold: float = THRESHOLD_OPTION,
+    mask_scale: float = MASK_SCALE_OPTION,
+    shape: Shape = SHAPE_OPTION,
+    detector: str = DETECTOR_OPTION,
+    backend: str = BACKEND_OPTION,
+    threads: int = THREADS_OPTION,
+    precision: str = PRECISION_OPTION,
     limit: int = typer.Option(None, "--limit", min=1, help="Evaluate only the first N images."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the full result (JSON) here."),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),

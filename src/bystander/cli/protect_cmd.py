@@ -9,6 +9,13 @@ from pathlib import Path
 import typer
 
 from bystander.cli.common import (
+    BACKEND_OPTION,
+    DETECTOR_OPTION,
+    MASK_SCALE_OPTION,
+    PRECISION_OPTION,
+    SHAPE_OPTION,
+    THREADS_OPTION,
+    THRESHOLD_OPTION,
     RichProgress,
     Shape,
     State,
@@ -43,28 +50,16 @@ def protect_command(
     ),
     output: Path = typer.Option(None, "-o", "--output", help="Output file (one input) or folder."),
     mode: Mode = typer.Option(Mode.blur, "--mode", "-m", help="How faces are hidden."),
-    shape: Shape = typer.Option(Shape.ellipse, "--shape", help="Mask shape around each face."),
-    mask_scale: float = typer.Option(
-        RedactionSettings().mask_scale,
-        "--mask-scale",
-        min=1.0,
-        max=4.0,
-        help="Enlarge face boxes by this factor.",
-    ),
+    shape: Shape = SHAPE_OPTION,
+    mask_scale: float = MASK_SCALE_OPTION,
     detail: int = typer.Option(
         6, "--detail", min=1, max=32, help="Samples kept across a face (blur, pixelate)."
     ),
-    threshold: float = typer.Option(
-        0.2, "--threshold", "-t", min=0.01, max=0.99, help="Detector score threshold."
-    ),
-    detector: str = typer.Option("centerface", "--detector", help="Face detector."),
-    backend: str = typer.Option(
-        "auto", "--backend", help="Inference backend: auto, openvino, onnxruntime."
-    ),
-    threads: int = typer.Option(0, "--threads", min=0, help="Inference threads (0: all cores)."),
-    precision: str = typer.Option(
-        "auto", "--precision", help="auto (bf16 where the CPU has it), f32 or bf16."
-    ),
+    threshold: float = THRESHOLD_OPTION,
+    detector: str = DETECTOR_OPTION,
+    backend: str = BACKEND_OPTION,
+    threads: int = THREADS_OPTION,
+    precision: str = PRECISION_OPTION,
     hold: int = typer.Option(
         15, "--hold", min=0, help="Frames a lost face stays redacted (videos)."
     ),
