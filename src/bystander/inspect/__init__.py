@@ -1,0 +1,1 @@
+"""Inspector: evidence bundles in, findings tied to articles out (see ``bystander.rules``)."""
