@@ -297,6 +297,7 @@ def test_cli_eval_json_on_wider_txt_with_paste_into(tmp_path: Path) -> None:
         "frame_size": [640, 360],
         "face_heights": [32.0, 64.0],
         "background": "coffee",
+        "motion": None,
     }
     assert data["settings"]["shape"] == "box" and data["covered"] == 2
     assert json.loads(out.read_text())["recall"] == data["recall"] == 1.0

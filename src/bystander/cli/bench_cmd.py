@@ -8,8 +8,16 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from bystander.cli.common import err_console, out_console, user_errors
+from bystander.cli.common import (
+    KEYFRAME_OPTION,
+    PRESET_OPTION,
+    err_console,
+    out_console,
+    schedule,
+    user_errors,
+)
 from bystander.vision.bench import BenchOptions, BenchResult, ContenderResult, parse_size, run_bench
+from bystander.vision.protect import Preset, ProtectSettings
 
 
 def bench_command(
@@ -32,6 +40,16 @@ def bench_command(
         1, "--repeat", min=1, max=100, help="Runs per contender; the median is kept."
     ),
     no_deface: bool = typer.Option(False, "--no-deface", help="Do not run deface."),
+    preset: Preset = PRESET_OPTION,
+    keyframe_interval: int | None = KEYFRAME_OPTION,
+    no_recall: bool = typer.Option(
+        False, "--no-recall", help="Skip the coverage-recall measurement."
+    ),
+    recall_dataset: Path | None = typer.Option(
+        None,
+        "--recall-dataset",
+        help="Annotated faces (dlib XML / WIDER txt) for recall [default: the astronaut].",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the full result as JSON on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines."),
 ) -> None:
@@ -44,6 +62,7 @@ def bench_command(
     if synthetic is not None and resize is not None:
         raise typer.BadParameter("--synthetic WxH already sets the size", param_hint="--resize")
     with user_errors():
+        interval, lookback = schedule(preset, keyframe_interval, None)
         options = BenchOptions(
             video=video,
             synthetic=parse_size(synthetic) if synthetic is not None else None,
@@ -52,6 +71,9 @@ def bench_command(
             seconds=seconds,
             resize=parse_size(resize) if resize is not None else None,
             deface=not no_deface,
+            settings=ProtectSettings(keyframe_interval=interval, lookback=lookback),
+            recall=not no_recall,
+            recall_dataset=recall_dataset,
         )
         show = not quiet and not json_out
         result = run_bench(options, progress=_say if show else None)
@@ -106,6 +128,19 @@ def print_result(result: BenchResult) -> None:
             f"deface runs {_fmt(deface.fps_excluding_startup)} fps and protect / deface is "
             f"{_fmt(r.protect_vs_deface_excluding_startup, 2, 'x')}"
         )
+    for recall in result.recall:
+        buckets = ", ".join(
+            f"{b.bucket}: {b.covered}/{b.faces}" for b in recall.buckets if b.faces
+        )
+        lines.append(
+            f"recall, {recall.motion} ({recall.dataset}, {recall.frames} frames): "
+            f"{_fmt(recall.recall, 4)} of {recall.faces} face-frames 16 px and up ({buckets})"
+        )
+    settings = result.results[1].detail.get("settings", {})
+    lines.append(
+        f"preset: {settings.get('preset') or 'custom'} "
+        f"(keyframe interval {settings.get('keyframe_interval')})"
+    )
     lines += [f"timed ({item.name}): {item.timing}" for item in result.results]
     lines += [
         f"warm-up: {result.warmup}",

@@ -24,7 +24,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from bystander.errors import BystanderError
+from bystander.errors import BystanderError, InputError
+from bystander.vision.protect import DEFAULT_PRESET, Preset, ProtectSettings
 from bystander.vision.redact import MaskShape, RedactionSettings
 
 err_console = Console(stderr=True)
@@ -63,6 +64,39 @@ THREADS_OPTION = typer.Option(0, "--threads", min=0, help="Inference threads (0:
 PRECISION_OPTION = typer.Option(
     "auto", "--precision", help="auto (bf16 where the CPU has it), f32 or bf16."
 )
+PRESET_OPTION = typer.Option(
+    DEFAULT_PRESET,
+    "--preset",
+    help="Video speed/recall trade-off: accurate (full-frame search every frame), balanced "
+    "(every 3rd) or realtime (every 5th); tracked faces are re-found in between.",
+)
+KEYFRAME_OPTION = typer.Option(
+    None,
+    "--keyframe-interval",
+    min=1,
+    max=30,
+    help="Override the preset: search the whole frame every N frames.",
+)
+
+
+def schedule(
+    preset: Preset, keyframe_interval: int | None, lookback: int | None
+) -> tuple[int, int]:
+    """``(keyframe_interval, lookback)`` from the CLI's preset options.
+
+    Look-back defaults to at least the keyframe interval - 1, so a face that appears between
+    two keyframes is redacted from its first frame; a smaller explicit value is an error.
+    """
+    interval = keyframe_interval or preset.keyframe_interval
+    needed = interval - 1
+    if lookback is None:
+        lookback = max(ProtectSettings.lookback, needed)
+    elif lookback < needed:
+        raise InputError(
+            f"--lookback must be at least {needed} with a keyframe interval of {interval} "
+            "(faces appearing between keyframes would show until found)"
+        )
+    return interval, lookback
 
 
 class State:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
@@ -13,8 +14,10 @@ from rich.table import Table
 from bystander.cli.common import (
     BACKEND_OPTION,
     DETECTOR_OPTION,
+    KEYFRAME_OPTION,
     MASK_SCALE_OPTION,
     PRECISION_OPTION,
+    PRESET_OPTION,
     SHAPE_OPTION,
     THREADS_OPTION,
     THRESHOLD_OPTION,
@@ -22,6 +25,7 @@ from bystander.cli.common import (
     err_console,
     out_console,
     print_json,
+    schedule,
     user_errors,
 )
 from bystander.errors import InputError
@@ -32,8 +36,9 @@ from bystander.vision.datasets import (
     paste_into,
     read_dataset,
 )
-from bystander.vision.evaluation import EvalResult, SyntheticSpec, evaluate
-from bystander.vision.protect import ProtectSettings
+from bystander.vision.evaluation import EvalResult, SyntheticSpec, evaluate, evaluate_video
+from bystander.vision.motion import MotionSpec
+from bystander.vision.protect import Preset, ProtectSettings
 from bystander.vision.redact import RedactionSettings
 
 #: Missed faces listed in the table output (all of them are in --json / --output).
@@ -92,6 +97,23 @@ def eval_command(
     min_coverage: float = typer.Option(
         0.9, "--min-coverage", min=0.01, max=1.0, help="Share of a face box that must be hidden."
     ),
+    video: bool = typer.Option(
+        False,
+        "--video",
+        help="Turn each image into a clip and run the video pipeline (tracking, keyframes); "
+        "every face in every frame is scored.",
+    ),
+    speed: float = typer.Option(
+        16.0, "--speed", min=0.0, max=200.0, help="--video: peak pan speed, px per frame."
+    ),
+    zoom: float = typer.Option(
+        0.1, "--zoom", min=0.0, max=0.45, help="--video: zoom amplitude (0.1 = +-10%)."
+    ),
+    clip_frames: int = typer.Option(
+        25, "--clip-frames", min=1, max=10_000, help="--video: frames per clip."
+    ),
+    preset: Preset = PRESET_OPTION,
+    keyframe_interval: int | None = KEYFRAME_OPTION,
     threshold: float = THRESHOLD_OPTION,
     mask_scale: float = MASK_SCALE_OPTION,
     shape: Shape = SHAPE_OPTION,
@@ -118,6 +140,7 @@ def eval_command(
         data = data.limited(limit)
         if not data.images:
             raise InputError(f"no images to evaluate in {dataset}")
+        interval, lookback = schedule(preset, keyframe_interval, None)
         settings = ProtectSettings(
             detector=detector,
             threshold=threshold,
@@ -125,9 +148,12 @@ def eval_command(
             precision=precision,
             threads=threads or None,
             redaction=RedactionSettings(shape=shape.mask_shape(), mask_scale=mask_scale),
+            keyframe_interval=interval,
+            lookback=lookback,
         )
+        motion = MotionSpec(clip_frames, speed, zoom) if video else None
         show_progress = not (quiet or json_out)
-        result = _run(data, settings, min_coverage, synthetic, show_progress)
+        result = _run(data, settings, min_coverage, synthetic, motion, show_progress)
         if output is not None:
             write_text_atomic(output, result.to_json())
         if json_out:
@@ -141,10 +167,18 @@ def _run(
     settings: ProtectSettings,
     min_coverage: float,
     synthetic: SyntheticSpec | None,
+    motion: MotionSpec | None,
     show_progress: bool,
 ) -> EvalResult:
+    def run(progress: Callable[[int, int], None] | None) -> EvalResult:
+        if motion is None:
+            return evaluate(data, settings, min_coverage, synthetic=synthetic, progress=progress)
+        return evaluate_video(
+            data, settings, motion, min_coverage, synthetic=synthetic, progress=progress
+        )
+
     if not show_progress:
-        return evaluate(data, settings, min_coverage, synthetic=synthetic)
+        return run(None)
     columns = (
         TextColumn("[bold]eval"),
         BarColumn(),
@@ -157,7 +191,7 @@ def _run(
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        return evaluate(data, settings, min_coverage, synthetic=synthetic, progress=advance)
+        return run(advance)
 
 
 def _percent(value: float | None) -> str:

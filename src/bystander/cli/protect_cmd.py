@@ -11,8 +11,10 @@ import typer
 from bystander.cli.common import (
     BACKEND_OPTION,
     DETECTOR_OPTION,
+    KEYFRAME_OPTION,
     MASK_SCALE_OPTION,
     PRECISION_OPTION,
+    PRESET_OPTION,
     SHAPE_OPTION,
     THREADS_OPTION,
     THRESHOLD_OPTION,
@@ -23,10 +25,11 @@ from bystander.cli.common import (
     print_error,
     print_json,
     progress_enabled,
+    schedule,
     user_errors,
 )
 from bystander.fsutil import write_text_atomic
-from bystander.vision.protect import ProtectSettings, protect
+from bystander.vision.protect import Preset, ProtectSettings, protect
 from bystander.vision.redact import RedactionSettings
 from bystander.vision.report import ProtectReport
 from bystander.vision.tracker import TrackerSettings
@@ -63,9 +66,15 @@ def protect_command(
     hold: int = typer.Option(
         15, "--hold", min=0, help="Frames a lost face stays redacted (videos)."
     ),
-    lookback: int = typer.Option(
-        5, "--lookback", min=0, max=120, help="Frames redacted before a face is first seen."
+    lookback: int | None = typer.Option(
+        None,
+        "--lookback",
+        min=0,
+        max=120,
+        help="Frames redacted before a face is first seen [default: 5, or keyframe interval - 1].",
     ),
+    preset: Preset = PRESET_OPTION,
+    keyframe_interval: int | None = KEYFRAME_OPTION,
     on_error: OnError = typer.Option(
         OnError.redact, "--on-detector-error", help="Redact the whole frame, or abort."
     ),
@@ -76,7 +85,7 @@ def protect_command(
     crf: int = typer.Option(
         20, "--crf", min=0, max=51, help="Video quality (x264 CRF, lower is better)."
     ),
-    preset: str = typer.Option("veryfast", "--encoder-preset", help="x264 preset."),
+    encoder_preset: str = typer.Option("veryfast", "--encoder-preset", help="x264 preset."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first file that fails."),
     report: Path = typer.Option(
@@ -99,6 +108,7 @@ def protect_command(
             raise typer.BadParameter("give at least one INPUT", param_hint="INPUTS")
         if output is None:
             raise typer.BadParameter("give an output with -o", param_hint="-o")
+        interval, lookback = schedule(preset, keyframe_interval, lookback)
         settings = ProtectSettings(
             detector=detector,
             threshold=threshold,
@@ -109,11 +119,12 @@ def protect_command(
                 mode=mode.value, shape=shape.mask_shape(), mask_scale=mask_scale, detail=detail
             ),
             tracking=TrackerSettings(max_gap=hold),
+            keyframe_interval=interval,
             lookback=lookback,
             abort_on_detector_error=on_error is OnError.abort,
             keep_audio=not no_audio,
             keep_metadata=keep_metadata,
-            encoder=EncoderSettings(crf=crf, preset=preset),
+            encoder=EncoderSettings(crf=crf, preset=encoder_preset),
             overwrite=overwrite,
         )
         with RichProgress(enabled=progress_enabled(quiet, json_out)) as progress:

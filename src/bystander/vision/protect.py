@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from bystander import __version__
 from bystander.errors import BystanderError, InputError, OutputError
@@ -28,6 +29,29 @@ from bystander.vision.tracker import FaceTracker, TrackerSettings
 from bystander.vision.video_io import EncoderSettings, probe_video, transcode
 
 
+class Preset(StrEnum):
+    """Named speed/recall trade-offs for video (images always get a full-frame search).
+
+    - ``accurate``: the full frame is searched in every frame.
+    - ``balanced``: the full frame every 3rd frame; tracked faces are re-found in small
+      regions in between, and new faces carried back to their first frame.
+    - ``realtime``: the full frame every 5th frame, as above (default: it keeps coverage
+      recall >= 0.99 on moving faces of 16 px and up, see BENCHMARKS.md).
+    """
+
+    ACCURATE = "accurate"
+    BALANCED = "balanced"
+    REALTIME = "realtime"
+
+    @property
+    def keyframe_interval(self) -> int:
+        return _KEYFRAME_INTERVAL[self]
+
+
+_KEYFRAME_INTERVAL = {Preset.ACCURATE: 1, Preset.BALANCED: 3, Preset.REALTIME: 5}
+DEFAULT_PRESET = Preset.REALTIME
+
+
 @dataclass(frozen=True)
 class ProtectSettings:
     """Everything that decides how files are protected.
@@ -44,15 +68,33 @@ class ProtectSettings:
     redaction: RedactionSettings = field(default_factory=RedactionSettings)
     tracking: TrackerSettings = field(default_factory=TrackerSettings)
     lookback: int = 5
+    keyframe_interval: int = DEFAULT_PRESET.keyframe_interval
     abort_on_detector_error: bool = False
     keep_audio: bool = True
     keep_metadata: bool = False
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
     overwrite: bool = False
 
+    @classmethod
+    def from_preset(cls, preset: Preset | str, **changes: Any) -> ProtectSettings:
+        """Settings of a named preset, with ``changes`` applied on top."""
+        interval = Preset(preset).keyframe_interval
+        changes.setdefault("keyframe_interval", interval)
+        changes.setdefault("lookback", max(cls.lookback, interval - 1))
+        return cls(**changes)
+
+    @property
+    def preset(self) -> str | None:
+        """The preset these settings' detection schedule matches, if any."""
+        for preset in Preset:
+            if preset.keyframe_interval == self.keyframe_interval:
+                return preset.value
+        return None
+
     def describe(self) -> dict[str, object]:
         data = asdict(self)
         data.pop("threads")
+        data["preset"] = self.preset
         return data
 
 
@@ -97,6 +139,7 @@ class Protector:
             FaceTracker(s.tracking) if video else None,
             lookback=s.lookback if video else 0,
             abort_on_detector_error=s.abort_on_detector_error,
+            keyframe_interval=s.keyframe_interval if video else 1,
         )
 
     def protect_file(

@@ -100,13 +100,40 @@ class FaceTracker:
         self._next_id = 0
         self.total_tracks = 0
 
+    def expected_boxes(self, max_missed: int | None = None) -> FloatArray:
+        """Where live tracks' faces are expected in the next frame (``(N, 4)`` xyxy).
+
+        ``max_missed`` leaves out tracks not seen for more than that many frames (a face
+        that left, or a scene cut: searching for it again is wasted work).
+        """
+        tracks = [
+            t for t in self.tracks if max_missed is None or t.missed <= max_missed
+        ]
+        if not tracks:
+            return np.zeros((0, 4), np.float32)
+        growth = self.settings.growth
+        boxes = []
+        for track in tracks:
+            track.missed += 1
+            boxes.append(track.predicted(growth))
+            track.missed -= 1
+        return _to_xyxy(np.stack(boxes))
+
     def reset(self) -> None:
         self.tracks, self.born = [], []
 
     def update(
-        self, detections: Detections, frame_size: tuple[int, int] | None = None
+        self,
+        detections: Detections,
+        frame_size: tuple[int, int] | None = None,
+        spawn: bool = True,
     ) -> Detections:
-        """Advance one frame; ``frame_size`` is ``(width, height)`` to drop tracks that left it."""
+        """Advance one frame; ``frame_size`` is ``(width, height)`` to drop tracks that left it.
+
+        With ``spawn`` False, detections that match no track are still returned (they are
+        redacted in this frame) but start no track: used for partial searches (regions
+        around known faces), where new tracks wait for the next full-frame detection.
+        """
         settings = self.settings
         det_boxes = _to_cxcywh(detections.xyxy) if len(detections) else np.zeros((0, 4), np.float32)
         for track in self.tracks:
@@ -127,7 +154,8 @@ class FaceTracker:
             det_track_ids[d_index] = track.track_id
 
         self.born = []
-        for d_index in np.nonzero(det_track_ids < 0)[0].tolist():
+        unmatched = np.nonzero(det_track_ids < 0)[0].tolist() if spawn else []
+        for d_index in unmatched:
             track = Track(
                 self._next_id, det_boxes[d_index].copy(), score=float(detections.scores[d_index])
             )

@@ -10,9 +10,10 @@ serials, creation times) and data tracks (telemetry, timecode) are dropped unles
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -22,6 +23,7 @@ import numpy.typing as npt
 
 from bystander.errors import InputError, OutputError
 from bystander.vision.media import check_dimensions, check_readable
+from bystander.vision.stages import Worker, prefetch
 
 Frame = npt.NDArray[np.uint8]
 
@@ -223,7 +225,12 @@ def _run(
     suffix: str,
     on_frame: Callable[[int], None] | None,
 ) -> tuple[int, float]:
-    """Returns the number of frames decoded and the seconds of video they span."""
+    """Returns the number of frames decoded and the seconds of video they span.
+
+    Three stages overlap: a thread demuxes and decodes (``prefetch``), this thread runs the
+    processor, and a ``Worker`` thread encodes and muxes, receiving the writer's steps in
+    exactly the order a sequential loop would make them.
+    """
     writer = _Writer(
         output, input_container, in_video, in_audio, info, encoder, keep_metadata, suffix, on_frame
     )
@@ -232,24 +239,25 @@ def _run(
     last_pts: int | None = None
     streams = [in_video] + ([in_audio] if in_audio is not None else [])
     try:
-        for packet in input_container.demux(*streams):
-            if packet.stream is in_video:
-                for frame in packet.decode():
-                    array = _upright(
-                        frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0
-                    )
-                    writer.start(array.shape[1], array.shape[0])
-                    writer.expect(frame.pts)
+        with Worker(name="bystander-encode") as encode:
+            for item in prefetch(_demuxed(input_container, streams, in_video), name="decode"):
+                if isinstance(item, _Decoded):
+                    array = item.array
+                    height, width = array.shape[:2]
+                    encode.submit(partial(writer.start, width, height))
+                    encode.submit(partial(writer.expect, item.pts))
                     decoded += 1
-                    if frame.pts is not None:
-                        first_pts = frame.pts if first_pts is None else min(first_pts, frame.pts)
-                        last_pts = frame.pts if last_pts is None else max(last_pts, frame.pts)
-                    writer.encode([array] if processor is None else processor.push(array))
-            elif in_audio is not None and packet.dts is not None and packet.size:
-                writer.audio(packet)
-        if processor is not None:
-            writer.encode(processor.flush())
-        writer.finish()
+                    if item.pts is not None:
+                        first_pts = item.pts if first_pts is None else min(first_pts, item.pts)
+                        last_pts = item.pts if last_pts is None else max(last_pts, item.pts)
+                    ready = [array] if processor is None else list(processor.push(array))
+                    if ready:
+                        encode.submit(partial(writer.encode, ready))
+                else:
+                    encode.submit(partial(writer.audio, item))
+            if processor is not None:
+                encode.submit(partial(writer.encode, list(processor.flush())))
+            encode.submit(writer.finish)
     except av.error.FFmpegError as exc:
         raise InputError(f"corrupt video {info.path}: {_reason(exc)}") from None
     if writer.encoded != decoded:
@@ -259,6 +267,25 @@ def _run(
         frame_time = 1.0 / info.fps if info.fps else 0.0
         seconds = float((last_pts - first_pts) * in_video.time_base) + frame_time
     return decoded, seconds
+
+
+@dataclass
+class _Decoded:
+    array: Frame
+    pts: int | None
+
+
+def _demuxed(input_container: Any, streams: list[Any], in_video: Any) -> Iterator[object]:
+    """Decoded upright RGB video frames (``_Decoded``) and audio packets, in file order."""
+    for packet in input_container.demux(*streams):
+        if packet.stream is in_video:
+            for frame in packet.decode():
+                array = _upright(
+                    frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0
+                )
+                yield _Decoded(array, frame.pts)
+        elif packet.dts is not None and packet.size:
+            yield packet
 
 
 class _Writer:
