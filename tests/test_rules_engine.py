@@ -214,7 +214,11 @@ def _auto_renewal(ev: Evidence) -> None:
 
 MIIT = [
     ("no processing rules", _no_rules, {"CN-APP19-1.1": A, "CN-PIPL-17-NOTICE": V}),
-    ("no access control", _no_access_control, {"CN-APP19-3.3": A, "CN-FRM-14-SECURITY": V}),
+    (
+        "no access control",
+        _no_access_control,
+        {"CN-APP19-3.3": A, "CN-FRM-14-SECURITY": V, "CN-PIPL-51-SECURITY": V},
+    ),
     (
         "biometrics without notice",
         _no_notice,

@@ -14,6 +14,7 @@ from bystander.cli import (
     consent_cmd,
     demo_cmd,
     eval_cmd,
+    inspect_cmd,
     replay_cmd,
     retention_cmd,
 )
@@ -53,6 +54,7 @@ audit_cmd.register(app)
 replay_cmd.register(audit_cmd.audit_app)
 capture_cmd.register(app)
 retention_cmd.register(app)
+inspect_cmd.register(app)
 
 
 def main() -> None:
