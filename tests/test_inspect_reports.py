@@ -355,7 +355,7 @@ def test_sarif_levels_rule_ids_and_locations() -> None:
     assert log["version"] == "2.1.0" and "sarif" in log["$schema"]
     run = log["runs"][0]
     driver = run["tool"]["driver"]
-    assert driver["name"] == "bystander" and driver["informationUri"].startswith("https://")
+    assert driver["name"] == "bystander" and "informationUri" not in driver  # no project URL yet
     rules = {r["id"]: r for r in driver["rules"]}
     assert len(rules) == 7
     frm = rules["CN-FRM-08-LOCAL-STORE"]

@@ -16,7 +16,6 @@ from bystander.inspect.plan import deadline_of
 from bystander.inspect.report.common import locate
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-INFORMATION_URI = "https://github.com/bystander-privacy/bystander"  # placeholder: project URL
 MAX_LOCATIONS = 100
 
 LEVELS = {
@@ -135,7 +134,6 @@ def sarif_dict(inspection: Inspection) -> dict[str, Any]:
                     "driver": {
                         "name": "bystander",
                         "version": __version__,
-                        "informationUri": INFORMATION_URI,
                         "rules": rules,
                     }
                 },
