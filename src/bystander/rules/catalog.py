@@ -16,7 +16,7 @@ from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -29,39 +29,6 @@ from bystander.rules.taxonomy import (
     read_yaml,
     validation_message,
 )
-
-STATUSES = ("in-force", "voluntary", "draft", "guidance", "recommended-standard")
-FAMILIES = (
-    "consent",
-    "indicator",
-    "biometrics",
-    "notice",
-    "cross-border",
-    "data-minimisation",
-    "retention",
-    "impact-assessment",
-    "minors",
-    "zones",
-    "security",
-    "access-control",
-    "subscription",
-    "platform",
-    "rights",
-)
-ROLES = ("manufacturer", "platform", "deployer", "user")
-# What a device must do for a rule to concern it (see ``bystander.rules.engine``).
-CAPABILITIES = (
-    "face_recognition",
-    "biometrics",
-    "camera",
-    "microphone",
-    "children",
-    "subscription",
-    "platform",
-)
-# The market a rule's jurisdiction belongs to (ETSI EN 303 645 is the EU/UK baseline).
-JURISDICTION_MARKET = {"CN": "CN", "EU": "EU", "ETSI": "EU", "US-IL": "US-IL"}
-ALL = "all"
 
 Status = Literal["in-force", "voluntary", "draft", "guidance", "recommended-standard"]
 Family = Literal[
@@ -81,11 +48,20 @@ Family = Literal[
     "platform",
     "rights",
 ]
+STATUSES: tuple[str, ...] = get_args(Status)
+FAMILIES: tuple[str, ...] = get_args(Family)
+# The market a rule's jurisdiction belongs to (ETSI EN 303 645 is the EU/UK baseline).
+JURISDICTION_MARKET = {"CN": "CN", "EU": "EU", "ETSI": "EU", "US-IL": "US-IL"}
+ALL = "all"
+
 Jurisdiction = Literal["CN", "EU", "ETSI", "US-IL"]
 Role = Literal["manufacturer", "platform", "deployer", "user"]
+ROLES: tuple[str, ...] = get_args(Role)
+# What a device must do for a rule to concern it (see ``bystander.rules.engine``).
 Capability = Literal[
     "face_recognition", "biometrics", "camera", "microphone", "children", "subscription", "platform"
 ]
+CAPABILITIES: tuple[str, ...] = get_args(Capability)
 
 
 def _all_roles() -> list[Role]:
