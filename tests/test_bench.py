@@ -95,11 +95,33 @@ def test_cli_json_structure_ratio_and_cleanup(
     assert result.machine.cores >= 1 and "bystander" in result.machine.versions
     assert "excluded" in result.warmup and "cores" in result.threads
     assert list(scratch.iterdir()) == []  # the run's temp folder and every output are gone
+    # coverage recall with the same settings, on the astronaut pasted at 16-64 px, still and
+    # moving; the default preset's schedule is recorded
+    assert [r.motion.split(" ")[0] for r in result.recall] == ["still", "moving"]
+    for recall in result.recall:
+        assert recall.faces > 0 and 0 < recall.covered <= recall.faces
+        assert recall.recall == pytest.approx(recall.covered / recall.faces, abs=1e-4)
+        assert recall.dataset.startswith("astronaut@160x96")
+    assert protect.detail["settings"]["preset"] == "realtime"
+    assert protect.detail["settings"]["keyframe_interval"] == 5
+
+
+def test_preset_option_sets_the_schedule(tiny_clip: Path) -> None:
+    run = CliRunner().invoke(
+        _app(),
+        ["bench", str(tiny_clip), "--no-deface", "--no-recall", "--preset", "accurate", "--json"],
+    )
+    assert run.exit_code == 0, run.output
+    data = json.loads(run.stdout)
+    assert data["results"][1]["detail"]["settings"]["keyframe_interval"] == 1
+    assert data["recall"] == []
 
 
 def test_seconds_trims_to_the_first_frames(tiny_clip: Path, tmp_path: Path) -> None:
     scratch = tmp_path / "scratch"
-    options = BenchOptions(video=tiny_clip, seconds=0.2, deface=False, temp_dir=scratch)
+    options = BenchOptions(
+        video=tiny_clip, seconds=0.2, deface=False, temp_dir=scratch, recall=False
+    )
     result = run_bench(options)
     expected = 6  # frames at 0, 1/30, ..., 5/30 s start before 0.2 s
     assert result.clip.frames == expected
@@ -110,7 +132,12 @@ def test_seconds_trims_to_the_first_frames(tiny_clip: Path, tmp_path: Path) -> N
 
 def test_resize_and_repeat(tiny_clip: Path, tmp_path: Path) -> None:
     options = BenchOptions(
-        video=tiny_clip, resize=(128, 64), repeat=2, deface=False, temp_dir=tmp_path / "t"
+        video=tiny_clip,
+        resize=(128, 64),
+        repeat=2,
+        deface=False,
+        temp_dir=tmp_path / "t",
+        recall=False,
     )
     result = run_bench(options)
     assert (result.clip.width, result.clip.height) == (128, 64)
@@ -131,7 +158,8 @@ def test_prepare_clip_counts(tiny_clip: Path, tmp_path: Path) -> None:
 def test_cli_synthetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     run = CliRunner().invoke(
-        _app(), ["bench", "--synthetic", "160x96", "--frames", "8", "--no-deface", "--json"]
+        _app(),
+        ["bench", "--synthetic", "160x96", "--frames", "8", "--no-deface", "--no-recall", "--json"],
     )
     assert run.exit_code == 0, run.output
     result = BenchResult.model_validate_json(run.stdout)
@@ -142,7 +170,9 @@ def test_cli_synthetic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_deface_failure_is_reported_not_raised(tiny_clip: Path, tmp_path: Path) -> None:
     fake = _fake_deface(tmp_path, 'echo "loading" >&2\necho "boom: no model here" >&2\nexit 3')
-    options = BenchOptions(video=tiny_clip, deface_command=str(fake), temp_dir=tmp_path / "t")
+    options = BenchOptions(
+        video=tiny_clip, deface_command=str(fake), temp_dir=tmp_path / "t", recall=False
+    )
     result = run_bench(options)
     deface = result.result("deface")
     assert deface.status == "failed" and deface.error == "boom: no model here"
@@ -153,7 +183,9 @@ def test_deface_failure_is_reported_not_raised(tiny_clip: Path, tmp_path: Path) 
 def test_deface_ratios_with_a_stand_in(tiny_clip: Path, tmp_path: Path) -> None:
     # Arguments are: SRC -o OUT ...; the stand-in copies the clip and reports its provider.
     fake = _fake_deface(tmp_path, 'cp "$1" "$3"\necho "Running on CPUExecutionProvider."')
-    options = BenchOptions(video=tiny_clip, deface_command=str(fake), temp_dir=tmp_path / "t")
+    options = BenchOptions(
+        video=tiny_clip, deface_command=str(fake), temp_dir=tmp_path / "t", recall=False
+    )
     result = run_bench(options)
     deface = result.result("deface")
     assert deface.status == "ok" and deface.frames == FRAMES
@@ -167,7 +199,7 @@ def test_deface_ratios_with_a_stand_in(tiny_clip: Path, tmp_path: Path) -> None:
 
 def test_missing_deface_is_skipped(tiny_clip: Path, tmp_path: Path) -> None:
     options = BenchOptions(
-        video=tiny_clip, deface_command="no-such-deface-here", temp_dir=tmp_path / "t"
+        video=tiny_clip, deface_command="no-such-deface-here", temp_dir=tmp_path / "t", recall=False
     )
     deface = run_bench(options).result("deface")
     assert deface.status == "skipped" and "not found" in (deface.error or "")
