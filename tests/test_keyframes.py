@@ -197,3 +197,35 @@ def test_real_region_search_drops_faces_cut_by_the_crop(centerface: CenterFace) 
     found = centerface.detect_regions(images[1], beside)
     assert all(box[0] >= x1 - 8 for box in found.xyxy)
     assert all((box[2] - box[0]) >= 0.8 * (x2 - x1) for box in found.xyxy)
+
+
+def test_cli_rejects_a_lookback_shorter_than_the_keyframe_gap(tmp_path) -> None:
+    from bystander.cli.app import app
+    from tests.helpers import runner
+
+    result = runner.invoke(
+        app,
+        [
+            "protect",
+            str(tmp_path / "in.mp4"),
+            "-o",
+            str(tmp_path / "out.mp4"),
+            "--keyframe-interval",
+            "8",
+            "--lookback",
+            "3",
+        ],
+    )
+    assert result.exit_code == 1
+    assert "--lookback must be at least 7" in result.output
+
+
+def test_presets_map_to_keyframe_intervals() -> None:
+    from bystander.vision.protect import DEFAULT_PRESET, Preset, ProtectSettings
+
+    assert [p.keyframe_interval for p in Preset] == [1, 3, 5]
+    assert ProtectSettings().keyframe_interval == DEFAULT_PRESET.keyframe_interval
+    assert ProtectSettings().preset == DEFAULT_PRESET.value == "realtime"
+    slow = ProtectSettings.from_preset("accurate")
+    assert slow.keyframe_interval == 1 and slow.describe()["preset"] == "accurate"
+    assert ProtectSettings(keyframe_interval=7, lookback=6).preset is None
