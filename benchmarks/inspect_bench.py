@@ -90,8 +90,13 @@ def record(i: int, rng: random.Random) -> dict[str, object]:
             "encrypted": True,
         }
     if kind == 18:
-        return {"type": "permission", "t": t, "permission": "camera", "result": "granted",
-                "purpose_shown": True}
+        return {
+            "type": "permission",
+            "t": t,
+            "permission": "camera",
+            "result": "granted",
+            "purpose_shown": True,
+        }
     return {"type": "count", "t": t, "metric": "distinct_face_subjects", "value": 500}
 
 
@@ -131,10 +136,18 @@ def write_bundle(root: Path, records: int) -> None:
         "profile": "profile.yaml",
         "records": ["logs/device.jsonl"],
         "documents": [
-            {"path": "docs/privacy-en.md", "type": "privacy_policy", "lang": "en",
-             "date": "2026-01-15"},
-            {"path": "docs/privacy-zh.md", "type": "processing_rules", "lang": "zh",
-             "date": "2026-01-15"},
+            {
+                "path": "docs/privacy-en.md",
+                "type": "privacy_policy",
+                "lang": "en",
+                "date": "2026-01-15",
+            },
+            {
+                "path": "docs/privacy-zh.md",
+                "type": "processing_rules",
+                "lang": "zh",
+                "date": "2026-01-15",
+            },
             {"path": "docs/pia.md", "type": "pia", "date": "2026-01-10", "public": False},
         ],
     }
@@ -163,11 +176,15 @@ def main() -> None:
             checks.append(done - loaded)
         total = [a + b for a, b in zip(loads, checks, strict=True)]
         counts = inspection.by_verdict()
-        print(f"records: {evidence.record_count():,}; rules: {len(inspection.findings)}; "
-              + ", ".join(f"{v.value} {n}" for v, n in counts.items()))
-        print(f"load: {statistics.median(loads):.1f} s, rules: {statistics.median(checks):.1f} s, "
-              f"total: {statistics.median(total):.1f} s "
-              f"({evidence.record_count() / statistics.median(total):,.0f} records/s)")
+        print(
+            f"records: {evidence.record_count():,}; rules: {len(inspection.findings)}; "
+            + ", ".join(f"{v.value} {n}" for v, n in counts.items())
+        )
+        print(
+            f"load: {statistics.median(loads):.1f} s, rules: {statistics.median(checks):.1f} s, "
+            f"total: {statistics.median(total):.1f} s "
+            f"({evidence.record_count() / statistics.median(total):,.0f} records/s)"
+        )
         failed = [f"{f.rule_id} ({f.verdict.value})" for f in inspection.findings if f.failed]
         print("failed rules:", ", ".join(failed) or "none")
 

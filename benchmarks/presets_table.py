@@ -1,6 +1,6 @@
 """Markdown tables from the JSON results `benchmarks/presets.sh OUT_DIR` wrote.
 
-    python benchmarks/presets_table.py OUT_DIR
+python benchmarks/presets_table.py OUT_DIR
 """
 
 from __future__ import annotations
