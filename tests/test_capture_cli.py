@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,24 @@ def test_capture_records_protected_frames_and_the_log_replays_clean(
     replay = runner.invoke(app, ["audit", "replay", "--json"])
     assert replay.exit_code == 0, replay.output
     assert '"pass"' in replay.output
+
+    # the recording carries a signed C2PA manifest: guard, consent, protection, checkpoint
+    root = home / "provenance" / "root-ca.pem"
+    args = ["verify", str(out), "--trust", str(root), "--json"]
+    for name in ("capture-guard", "consent", "audit-checkpoint"):
+        args += ["--require", name]
+    signed = runner.invoke(app, args)
+    assert signed.exit_code == 0, signed.output
+    (result,) = json.loads(signed.stdout)
+    assert result["state"] == "trusted" and not result["missing"]
+    guard = result["assertions"]["org.bystander.capture-guard"]
+    assert guard["indicator_confirmed_ns"] < guard["first_frame_ns"] <= guard["last_frame_ns"]
+    assert guard["frames_released"] >= len(recorded) and not guard.get("faults")
+    consent = result["assertions"]["org.bystander.consent"]["records"]
+    assert consent and all("record_id" in r or "sha256" in r for r in consent)
+    protection = result["assertions"]["org.bystander.protection"]
+    assert protection["regions_redacted"] > 0 and protection["keyframe_interval"] == 1
+    assert result["assertions"]["org.bystander.audit-checkpoint"]["tree_size"] > 0
 
 
 def test_capture_without_consent_is_refused_and_writes_nothing(

@@ -15,6 +15,7 @@ from bystander.cli import (
     demo_cmd,
     eval_cmd,
     inspect_cmd,
+    provenance_cmd,
     replay_cmd,
     retention_cmd,
 )
@@ -55,6 +56,7 @@ replay_cmd.register(audit_cmd.audit_app)
 capture_cmd.register(app)
 retention_cmd.register(app)
 inspect_cmd.register(app)
+provenance_cmd.register(app)
 
 
 def main() -> None:

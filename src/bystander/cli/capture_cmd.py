@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
+import numpy.typing as npt
 import typer
 
-from bystander.cli.common import err_console, fail, out_console, print_json, user_errors
+from bystander.cli.common import (
+    err_console,
+    fail,
+    out_console,
+    print_json,
+    signing_identity,
+    user_errors,
+)
 from bystander.consent.store import ConsentStore
 from bystander.errors import OutputError
 from bystander.evidence.audit import AuditLog
@@ -22,6 +33,9 @@ from bystander.guard.recorder import RecorderConsumer
 from bystander.guard.session import CaptureSession, State
 from bystander.guard.sources import VideoSource
 from bystander.guard.zones import LocationType
+
+if TYPE_CHECKING:
+    from bystander.provenance.pki import DeviceIdentity
 
 _READY_TIMEOUT_S = 2.0
 _SETTLED = {State.CAPTURING, State.FAULT, State.OFF}
@@ -44,16 +58,24 @@ def capture_command(
     ),
     database: str | None = typer.Option(None, "--database", help="Database URL."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    sign: bool = typer.Option(
+        True,
+        "--sign/--no-sign",
+        help="Sign the recording with a C2PA manifest: indicator and frame times, consent "
+        "record ids, protection, the audit checkpoint covering the session.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the session summary as JSON."),
 ) -> None:
     """Capture through the guard: indicator, consent and zone rules, bystanders blurred."""
     with user_errors():
         device = DeviceProfile.load(profile)
+        identity = signing_identity() if sign else None
         engine = make_engine(database)
         try:
             init_db(engine)
             sink = AuditLog(engine)
             clock = SystemClock()
+            protection = LiveProtection()
             session = CaptureSession(
                 device,
                 SimulatedIndicator(clock, lag_ms=30),
@@ -61,6 +83,7 @@ def capture_command(
                 sink,
                 clock=clock,
                 location=location,
+                protector=protection,
             )
             camera = VideoSource(source)
             live = LivePreview(preview) if preview is not None else None
@@ -68,7 +91,8 @@ def capture_command(
                 if live is not None:
                     session.add_consumer(live)
                     err_console.print(f"live preview: {live.url}", highlight=False)
-                summary = _run(session, camera, output, overwrite, max_seconds, clock)
+                signing = _Signing(identity, sink, protection) if identity else None
+                summary = _run(session, camera, output, overwrite, max_seconds, clock, signing)
             finally:
                 camera.close()
                 if live is not None:
@@ -97,6 +121,7 @@ def _run(
     overwrite: bool,
     max_seconds: float,
     clock: SystemClock,
+    signing: _Signing | None = None,
 ) -> dict[str, object]:
     if output.suffix.lower() not in {".mp4", ".mkv", ".mov", ".webm", ".avi"}:
         raise OutputError(f"output must be a video file (.mp4, .mkv, .mov, .webm, .avi): {output}")
@@ -136,6 +161,8 @@ def _run(
                     "released: nothing recorded"
                 )
             raise OutputError("no frame was released: nothing recorded")
+        if signing is not None:
+            signing.sign(temp, output, session, recorder.first_ns, camera)
     return {
         "session_id": session.session_id,
         "state": str(session.state),
@@ -145,6 +172,69 @@ def _run(
         "fault": session.fault_rule,
         "output": str(output),
     }
+
+
+class LiveProtection:
+    """The session's frame protector (the real pipeline), counting what it redacts for the
+    recording's provenance manifest (counts only, never pixels)."""
+
+    def __init__(self) -> None:
+        from bystander.provenance.assertions import ProtectionTally
+        from bystander.vision.pipeline import FrameProtector
+        from bystander.vision.protect import Protector
+        from bystander.vision.redact import Redactor
+        from bystander.vision.tracker import FaceTracker
+
+        # A live frame cannot be held back for look-back, so every frame gets a full search
+        # (the accurate schedule); see README, known limits.
+        self.protector = Protector()
+        settings = self.protector.settings
+        self.settings = replace(settings, keyframe_interval=1, lookback=0)
+        self.frames = FrameProtector(
+            self.protector.detector, Redactor(settings.redaction), FaceTracker(settings.tracking)
+        )
+        self.tally = ProtectionTally()
+        self.frames.on_protected.append(self.tally)
+
+    def __call__(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        return self.frames.protect(frame).image
+
+
+class _Signing:
+    """Signs the finished recording before it is published."""
+
+    def __init__(self, identity: DeviceIdentity, sink: AuditLog, live: LiveProtection) -> None:
+        self.identity, self.sink, self.live = identity, sink, live
+
+    def sign(
+        self,
+        temp: Path,
+        output: Path,
+        session: CaptureSession,
+        first_ns: int | None,
+        camera: VideoSource,
+    ) -> None:
+        from bystander.provenance.assertions import capture_assertion
+        from bystander.provenance.sign import sign_capture
+
+        tracker = self.live.frames.tracker
+        protection = self.live.tally.assertion(
+            self.live.settings.describe(),
+            self.live.protector.detector.describe(),
+            tracks=tracker.total_tracks if tracker else 0,
+            width=camera.info.width,
+            height=camera.info.height,
+        )
+        sign_capture(
+            temp,
+            self.identity,
+            capture_assertion(session, first_frame_ns=first_ns),
+            protection,
+            consent_refs=list(session.consent_records),
+            checkpoint=self.sink.checkpoint(),  # signed; covers every event of the session
+            frame_ranges=self.live.tally.ranges,
+            title=output.name,
+        )
 
 
 def _wait_until(clock: SystemClock, stamp_ns: int) -> None:

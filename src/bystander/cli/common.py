@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -27,6 +27,9 @@ from rich.text import Text
 from bystander.errors import BystanderError, InputError
 from bystander.vision.protect import DEFAULT_PRESET, Preset, ProtectSettings
 from bystander.vision.redact import MaskShape, RedactionSettings
+
+if TYPE_CHECKING:
+    from bystander.provenance.pki import DeviceIdentity
 
 err_console = Console(stderr=True)
 out_console = Console(soft_wrap=True)
@@ -206,3 +209,17 @@ class RichProgress:
                     self._task, total=max(self._done, 1), completed=max(self._done, 1)
                 )
         self._task = None
+
+
+def signing_identity() -> DeviceIdentity:
+    """The device identity outputs are signed with; a TEST one is created on first use."""
+    from bystander.provenance.pki import ensure_identity
+
+    identity, created = ensure_identity()
+    if created:
+        err_console.print(
+            f"created a TEST device identity for signing in {identity.directory} "
+            "(replace it with your manufacturer certificate: `bystander keys init --help`)",
+            highlight=False,
+        )
+    return identity

@@ -26,10 +26,11 @@ from bystander.cli.common import (
     print_json,
     progress_enabled,
     schedule,
+    signing_identity,
     user_errors,
 )
 from bystander.fsutil import write_text_atomic
-from bystander.vision.protect import Preset, ProtectSettings, protect
+from bystander.vision.protect import Preset, ProtectSettings, plan_outputs, protect
 from bystander.vision.redact import RedactionSettings
 from bystander.vision.report import ProtectReport
 from bystander.vision.tracker import TrackerSettings
@@ -87,6 +88,12 @@ def protect_command(
     ),
     encoder_preset: str = typer.Option("veryfast", "--encoder-preset", help="x264 preset."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    sign: bool = typer.Option(
+        True,
+        "--sign/--no-sign",
+        help="Sign every output with a C2PA manifest (device identity from `bystander keys "
+        "init`; a test identity is created on first use).",
+    ),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first file that fails."),
     report: Path = typer.Option(
         None, "--report", help="Write a JSON report of every redaction here."
@@ -127,9 +134,16 @@ def protect_command(
             encoder=EncoderSettings(crf=crf, preset=encoder_preset),
             overwrite=overwrite,
         )
+        plan_outputs(inputs, output)  # refuse bad inputs before creating any identity
+        identity = signing_identity() if sign else None
         with RichProgress(enabled=progress_enabled(quiet, json_out)) as progress:
             result = protect(
-                inputs, output, settings, progress=progress, fail_fast=fail_fast or State.debug
+                inputs,
+                output,
+                settings,
+                progress=progress,
+                fail_fast=fail_fast or State.debug,
+                identity=identity,
             )
         if report is not None:
             write_text_atomic(report, result.to_json())

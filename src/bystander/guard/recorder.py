@@ -36,6 +36,11 @@ class RecorderConsumer:
         self.audio_chunks = 0
 
     @property
+    def first_ns(self) -> int | None:
+        """Timestamp (session clock) of the first recorded frame, if any."""
+        return self._first_ns
+
+    @property
     def frames(self) -> int:
         return self._writer.frames if self._writer else 0
 

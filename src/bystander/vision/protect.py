@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bystander import __version__
 from bystander.errors import BystanderError, InputError, OutputError
@@ -27,6 +27,9 @@ from bystander.vision.report import (
 )
 from bystander.vision.tracker import FaceTracker, TrackerSettings
 from bystander.vision.video_io import EncoderSettings, probe_video, transcode
+
+if TYPE_CHECKING:
+    from bystander.provenance.pki import DeviceIdentity
 
 
 class Preset(StrEnum):
@@ -109,15 +112,23 @@ class ProgressListener(Protocol):
 class Protector:
     """Protects many files with one loaded detector.
 
+    With a device ``identity`` (``bystander.provenance``), every output is signed with a
+    C2PA manifest describing its protection before it is published; a signing failure
+    leaves no output.
+
     >>> protector = Protector()                                    # doctest: +SKIP
     >>> protector.protect_file(Path("in.mp4"), Path("out.mp4"))    # doctest: +SKIP
     """
 
     def __init__(
-        self, settings: ProtectSettings | None = None, detector: FaceDetector | None = None
+        self,
+        settings: ProtectSettings | None = None,
+        detector: FaceDetector | None = None,
+        identity: DeviceIdentity | None = None,
     ):
         self.settings = settings or ProtectSettings()
         self._detector = detector
+        self.identity = identity
 
     @property
     def detector(self) -> FaceDetector:
@@ -161,15 +172,24 @@ class Protector:
         collector = _FrameLog(with_tracks=False)
         frame = self.frame_protector(video=False).protect(loaded.rgb)
         collector(frame)
+        height, width = loaded.rgb.shape[:2]
         with atomic_output(target, self.settings.overwrite) as temp:
             write_image(temp, frame.image, loaded, keep_metadata=self.settings.keep_metadata)
+            item = collector.report(
+                source,
+                target,
+                "image",
+                (width, height),
+                None,
+                False,
+                0,
+                time.perf_counter() - started,
+            )
+            self._sign(temp, target, item)
         if progress:
             progress.advance(1)
             progress.end_item()
-        height, width = loaded.rgb.shape[:2]
-        return collector.report(
-            source, target, "image", (width, height), None, False, 0, time.perf_counter() - started
-        )
+        return item
 
     def protect_video(
         self, source: Path, target: Path, progress: ProgressListener | None = None
@@ -193,18 +213,35 @@ class Protector:
                 keep_metadata=s.keep_metadata,
                 on_frame=on_frame,
             )
+            tracker = protector.tracker
+            item = collector.report(
+                source,
+                target,
+                "video",
+                collector.size or (info.width, info.height),
+                info.fps,
+                s.keep_audio and info.has_audio,
+                tracker.total_tracks if tracker else 0,
+                time.perf_counter() - started,
+            )
+            self._sign(temp, target, item)
         if progress:
             progress.end_item()
-        tracker = protector.tracker
-        return collector.report(
-            source,
-            target,
-            "video",
-            collector.size or (info.width, info.height),
-            info.fps,
-            s.keep_audio and info.has_audio,
-            tracker.total_tracks if tracker else 0,
-            time.perf_counter() - started,
+        return item
+
+    def _sign(self, temp: Path, target: Path, item: ItemReport) -> None:
+        """Sign the finished (not yet published) output when a device identity is set."""
+        if self.identity is None:
+            return
+        from bystander.provenance.sign import sign_protected
+
+        sign_protected(
+            temp,
+            item,
+            self.settings.describe(),
+            self.identity,
+            detector_description=self.detector.describe(),
+            title=target.name,
         )
 
 
@@ -325,13 +362,14 @@ def protect(
     progress: ProgressListener | None = None,
     fail_fast: bool = False,
     detector: FaceDetector | None = None,
+    identity: DeviceIdentity | None = None,
 ) -> ProtectReport:
     """Protect files and folders into ``output``; failures are listed in the report.
 
-    Each output is published only when complete. With ``fail_fast`` the first failure is
-    raised instead of being recorded.
+    Each output is published only when complete (and signed, with a device ``identity``).
+    With ``fail_fast`` the first failure is raised instead of being recorded.
     """
-    protector = Protector(settings, detector)
+    protector = Protector(settings, detector, identity)
     pairs = plan_outputs(inputs, Path(output))
     report = ProtectReport(
         bystander_version=__version__,
