@@ -16,6 +16,17 @@ from bystander.vision.synthetic import SyntheticClip, make_demo_clip
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def _no_writes_to_the_real_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Point BYSTANDER_HOME at a throwaway folder for every test (identities, audit keys and
+    databases created on first use never land in the developer's own home); ``home`` below
+    gives a test its own."""
+    if "BYSTANDER_HOME" not in os.environ:
+        monkeypatch.setenv("BYSTANDER_HOME", str(tmp_path_factory.getbasetemp() / "default-home"))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

@@ -136,6 +136,7 @@ def test_one_bad_file_does_not_stop_the_batch_but_fails_the_exit_code(
     assert code == 1
     assert "bad.mp4" in output
     assert sorted(p.name for p in out.iterdir()) == ["good.mkv"]
+    assert "good.mkv is not signed" in output  # C2PA cannot be embedded in MKV
 
 
 def test_existing_output_is_not_replaced_without_overwrite(tmp_path: Path, good_clip: Path) -> None:

@@ -21,6 +21,7 @@ from bystander.cli.common import (
     RichProgress,
     Shape,
     State,
+    err_console,
     out_console,
     print_error,
     print_json,
@@ -161,6 +162,12 @@ def protect_command(
                 )
             if report is not None:
                 out_console.print(f"report: {report}", highlight=False)
+        for path in result.unsigned:
+            err_console.print(
+                f"note: {path} is not signed (C2PA cannot be embedded in {Path(path).suffix}; "
+                "use MP4, MOV, JPEG, PNG or WebP for signed outputs)",
+                highlight=False,
+            )
         for failure in result.failures:
             print_error(failure.error)
         if result.failures:

@@ -114,7 +114,8 @@ class Protector:
 
     With a device ``identity`` (``bystander.provenance``), every output is signed with a
     C2PA manifest describing its protection before it is published; a signing failure
-    leaves no output.
+    leaves no output. Formats C2PA cannot carry (MKV, AVI, WebM) are published unsigned
+    and listed in ``unsigned``.
 
     >>> protector = Protector()                                    # doctest: +SKIP
     >>> protector.protect_file(Path("in.mp4"), Path("out.mp4"))    # doctest: +SKIP
@@ -129,6 +130,7 @@ class Protector:
         self.settings = settings or ProtectSettings()
         self._detector = detector
         self.identity = identity
+        self.unsigned: list[Path] = []  # outputs in formats C2PA cannot carry (MKV, AVI, WebM)
 
     @property
     def detector(self) -> FaceDetector:
@@ -234,6 +236,11 @@ class Protector:
         if self.identity is None:
             return
         from bystander.provenance.sign import sign_protected
+        from bystander.provenance.verify import MIME_TYPES
+
+        if target.suffix.lower() not in MIME_TYPES:
+            self.unsigned.append(target)
+            return
 
         sign_protected(
             temp,
@@ -386,6 +393,7 @@ def protect(
             if progress:
                 progress.end_item()
     report.detector = protector.detector.describe()
+    report.unsigned = [str(path) for path in protector.unsigned]
     return report
 
 

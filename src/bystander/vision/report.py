@@ -70,6 +70,11 @@ class ProtectReport(BaseModel):
     settings: dict[str, object]
     items: list[ItemReport] = Field(default_factory=list)
     failures: list[FailureRecord] = Field(default_factory=list)
+    unsigned: list[str] = Field(
+        default_factory=list,
+        description="outputs published without a C2PA manifest: signing was on but their "
+        "format (MKV, AVI, WebM) cannot carry one",
+    )
 
     model_config = {"populate_by_name": True}
 
