@@ -167,6 +167,7 @@ def protect_command(
                 f"note: {path} is not signed (C2PA cannot be embedded in {Path(path).suffix}; "
                 "use MP4, MOV, JPEG, PNG or WebP for signed outputs)",
                 highlight=False,
+                soft_wrap=True,
             )
         for failure in result.failures:
             print_error(failure.error)
