@@ -216,7 +216,16 @@ class _Signing:
     ) -> None:
         from bystander.provenance.assertions import capture_assertion
         from bystander.provenance.sign import sign_capture
+        from bystander.provenance.verify import MIME_TYPES
 
+        if output.suffix.lower() not in MIME_TYPES:
+            err_console.print(
+                f"note: {output} is not signed (C2PA cannot be embedded in {output.suffix}; "
+                "record to .mp4 or .mov for a signed recording)",
+                highlight=False,
+                soft_wrap=True,
+            )
+            return
         tracker = self.live.frames.tracker
         protection = self.live.tally.assertion(
             self.live.settings.describe(),
