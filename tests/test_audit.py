@@ -656,10 +656,12 @@ def test_kill_9_during_appends_loses_no_acknowledged_event(
         assert child.returncode == -signal.SIGKILL, child.stderr.read() if child.stderr else ""
     for r in readers:
         r.join()
-    for line in lines:
+    complete = [line for line in lines if line.endswith("\n")]  # SIGKILL can cut the last
+    assert len(lines) - len(complete) <= len(children)  # at most one cut line per child
+    for line in complete:
         index, worker, n = line.split()
         acked[int(index)] = (worker, int(n))
-    assert len(acked) == len(lines) >= 100
+    assert len(acked) == len(complete) >= 100
 
     reopened = AuditLog(make_engine(url), key=key)
     assert reopened.size() >= max(acked) + 1
