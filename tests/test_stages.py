@@ -98,3 +98,25 @@ def test_worker_cancel_on_caller_error_drops_pending_jobs() -> None:
         release.set()
         raise KeyError("caller failed")
     assert "after" not in ran
+
+
+def test_transcode_error_stops_every_stage_before_returning(demo_clip, tmp_path) -> None:
+    from bystander.vision.video_io import transcode
+
+    class Failing:
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def push(self, frame):
+            self.seen += 1
+            if self.seen == 3:
+                raise RuntimeError("detector exploded")
+            return [frame]
+
+        def flush(self):
+            return []
+
+    with pytest.raises(RuntimeError, match="detector exploded"):
+        transcode(demo_clip.path, tmp_path / "out.mp4", Failing())
+    alive = {t.name for t in threading.enumerate()}
+    assert "decode" not in alive and "bystander-encode" not in alive

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -36,7 +36,9 @@ class _Failure:
         self.error = error
 
 
-def prefetch(items: Iterator[T], depth: int = 8, name: str = "prefetch") -> Iterator[T]:
+def prefetch(
+    items: Iterator[T], depth: int = 8, name: str = "prefetch"
+) -> Generator[T, None, None]:
     """Iterate ``items`` on a background thread, up to ``depth`` items ahead of the caller.
 
     An exception raised by ``items`` is re-raised in the caller at that point of the

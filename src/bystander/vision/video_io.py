@@ -9,6 +9,7 @@ serials, creation times) and data tracks (telemetry, timecode) are dropped unles
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -239,8 +240,11 @@ def _run(
     last_pts: int | None = None
     streams = [in_video] + ([in_audio] if in_audio is not None else [])
     try:
-        with Worker(name="bystander-encode") as encode:
-            for item in prefetch(_demuxed(input_container, streams, in_video), name="decode"):
+        decoded_items = prefetch(_demuxed(input_container, streams, in_video), name="decode")
+        # closing(): the decoder thread is stopped and joined before the input is closed,
+        # even when an error leaves this block (a traceback would keep the generator alive)
+        with Worker(name="bystander-encode") as encode, contextlib.closing(decoded_items):
+            for item in decoded_items:
                 if isinstance(item, _Decoded):
                     array = item.array
                     height, width = array.shape[:2]
