@@ -9,6 +9,7 @@ import typer
 from bystander import __version__
 from bystander.cli import (
     audit_cmd,
+    badge_cmd,
     bench_cmd,
     capture_cmd,
     consent_cmd,
@@ -57,6 +58,7 @@ capture_cmd.register(app)
 retention_cmd.register(app)
 inspect_cmd.register(app)
 provenance_cmd.register(app)
+badge_cmd.register(app)
 
 
 def main() -> None:
