@@ -14,6 +14,7 @@ from bystander.cli import (
     capture_cmd,
     consent_cmd,
     demo_cmd,
+    enroll_cmd,
     eval_cmd,
     inspect_cmd,
     provenance_cmd,
@@ -59,6 +60,7 @@ retention_cmd.register(app)
 inspect_cmd.register(app)
 provenance_cmd.register(app)
 badge_cmd.register(app)
+enroll_cmd.register(app)
 
 
 def main() -> None:
