@@ -157,3 +157,10 @@ def test_example_bundle_passes(tmp_path: Path) -> None:
     code, report = inspect_json(example)
     assert code == 0
     assert not [f for f in report["findings"] if f["verdict"] in ("violation", "advisory")]
+
+
+def test_cli_default_framework_is_the_catalogs_all() -> None:
+    from bystander.cli import inspect_cmd
+    from bystander.rules import ALL
+
+    assert inspect_cmd.ALL == ALL

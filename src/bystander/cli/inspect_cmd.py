@@ -7,6 +7,7 @@ import sys
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -14,11 +15,13 @@ from rich.table import Table
 from bystander.cli.common import err_console, out_console, user_errors
 from bystander.errors import InputError
 from bystander.fsutil import write_text_atomic
-from bystander.inspect.bundle import load_bundle
-from bystander.inspect.findings import Inspection, Verdict
-from bystander.inspect.pia import build_pia, render_pia
-from bystander.inspect.report import render
-from bystander.rules import ALL, inspect_evidence, load_catalog
+
+if TYPE_CHECKING:
+    from bystander.inspect.findings import Inspection
+
+# The inspector's modules (catalog, importers, templates) load when a command runs, not at
+# every start of the `bystander` command.
+ALL = "all"  # bystander.rules.ALL
 
 
 class ReportFormat(StrEnum):
@@ -49,6 +52,9 @@ DATE_OPTION = typer.Option(
 
 
 def _inspect(bundle: Path, frameworks: list[str] | None, on: str | None) -> Inspection:
+    from bystander.inspect.bundle import load_bundle
+    from bystander.rules import inspect_evidence
+
     today = _parse_date(on) if on else None
     evidence = load_bundle(bundle)
     return inspect_evidence(evidence, frameworks or [ALL], today=today)
@@ -86,6 +92,9 @@ def inspect_command(
     Exits 1 when an in-force rule is violated (so it can gate a maker's CI), 0 otherwise;
     advisories (voluntary codes, drafts, guidance) never fail it.
     """
+    from bystander.inspect.findings import Verdict
+    from bystander.inspect.report import render
+
     with user_errors():
         inspection = _inspect(bundle, framework, on)
         write_output(render(inspection, fmt.value), output)
@@ -113,6 +122,8 @@ def pia_command(
     The structure follows CAC FR Measures Art 9, PIPL Arts 55-56 and GDPR Art 35(7); what
     the evidence cannot tell is left as TODO for the responsible person.
     """
+    from bystander.inspect.pia import build_pia, render_pia
+
     with user_errors():
         inspection = _inspect(bundle, framework, on)
         write_output(render_pia(build_pia(inspection), fmt.value), output)
@@ -124,6 +135,8 @@ rules_app = typer.Typer(help="Browse the rule catalog.", no_args_is_help=True)
 @rules_app.command("list")
 def rules_list(framework: list[str] = FRAMEWORK_OPTION) -> None:
     """The rules (id, status, article, title) a framework selects."""
+    from bystander.rules import load_catalog
+
     with user_errors():
         catalog = load_catalog()
         table = Table(show_edge=False, header_style="bold")
@@ -137,6 +150,8 @@ def rules_list(framework: list[str] = FRAMEWORK_OPTION) -> None:
 @rules_app.command("frameworks")
 def rules_frameworks() -> None:
     """The frameworks ``--framework`` accepts."""
+    from bystander.rules import load_catalog
+
     with user_errors():
         catalog = load_catalog()
         for framework_id in catalog.framework_ids:
@@ -149,6 +164,8 @@ def rules_show(
     rule_id: str = typer.Argument(..., help="Rule id, e.g. CN-FRM-08-LOCAL-STORE"),
 ) -> None:
     """One rule in full: article, status, checks, remediation, sources."""
+    from bystander.rules import load_catalog
+
     with user_errors():
         catalog = load_catalog()
         try:
