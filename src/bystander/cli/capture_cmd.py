@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
 import typer
 
 from bystander.cli.common import (
@@ -30,7 +27,7 @@ from bystander.guard.indicator import SimulatedIndicator
 from bystander.guard.preview import LivePreview
 from bystander.guard.profile import DeviceProfile
 from bystander.guard.recorder import RecorderConsumer
-from bystander.guard.session import CaptureSession, State
+from bystander.guard.session import CaptureSession, PipelineProtector, State
 from bystander.guard.sources import VideoSource
 from bystander.guard.zones import LocationType
 
@@ -174,30 +171,16 @@ def _run(
     }
 
 
-class LiveProtection:
-    """The session's frame protector (the real pipeline), counting what it redacts for the
-    recording's provenance manifest (counts only, never pixels)."""
+class LiveProtection(PipelineProtector):
+    """The session's pipeline, counting what it redacts for the recording's provenance
+    manifest (counts only, never pixels)."""
 
     def __init__(self) -> None:
         from bystander.provenance.assertions import ProtectionTally
-        from bystander.vision.pipeline import FrameProtector
-        from bystander.vision.protect import Protector
-        from bystander.vision.redact import Redactor
-        from bystander.vision.tracker import FaceTracker
 
-        # A live frame cannot be held back for look-back, so every frame gets a full search
-        # (the accurate schedule); see README, known limits.
-        self.protector = Protector()
-        settings = self.protector.settings
-        self.settings = replace(settings, keyframe_interval=1, lookback=0)
-        self.frames = FrameProtector(
-            self.protector.detector, Redactor(settings.redaction), FaceTracker(settings.tracking)
-        )
+        super().__init__()
         self.tally = ProtectionTally()
         self.frames.on_protected.append(self.tally)
-
-    def __call__(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-        return self.frames.protect(frame).image
 
 
 class _Signing:

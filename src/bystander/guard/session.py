@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NoReturn, Protocol, runtime_checkable
@@ -87,18 +88,32 @@ class ConsentLinker(Protocol):
     def link(self, record_id: str, data_kind: str, item_id: str) -> object: ...
 
 
-def default_protector() -> FrameHook:
-    """The real protect pipeline (detect -> track -> redact; whole-frame on detector error)."""
-    from bystander.vision.pipeline import FrameProtector
-    from bystander.vision.protect import Protector
-    from bystander.vision.redact import Redactor
-    from bystander.vision.tracker import FaceTracker
+class PipelineProtector:
+    """The real protect pipeline as a frame hook (detect -> track -> redact; whole-frame on
+    detector error). A live frame is released as soon as it is protected, so every frame gets
+    a full-frame search (no keyframes: they need look-back). Hooks appended to
+    ``frames.on_protected`` see each ``ProtectedFrame`` (e.g. to count redactions)."""
 
-    settings = Protector().settings
-    protector = FrameProtector(
-        Protector(settings).detector, Redactor(settings.redaction), FaceTracker(settings.tracking)
-    )
-    return lambda frame: protector.protect(frame).image
+    def __init__(self) -> None:
+        from bystander.vision.pipeline import FrameProtector
+        from bystander.vision.protect import Protector
+        from bystander.vision.redact import Redactor
+        from bystander.vision.tracker import FaceTracker
+
+        self.protector = Protector()
+        base = self.protector.settings
+        self.settings = replace(base, keyframe_interval=1, lookback=0)
+        self.frames = FrameProtector(
+            self.protector.detector, Redactor(base.redaction), FaceTracker(base.tracking)
+        )
+
+    def __call__(self, frame: Any) -> Any:
+        return self.frames.protect(frame).image
+
+
+def default_protector() -> FrameHook:
+    """The real protect pipeline (``PipelineProtector``)."""
+    return PipelineProtector()
 
 
 class CaptureSession:
