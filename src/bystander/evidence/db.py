@@ -124,6 +124,8 @@ TABLE_MODULES: tuple[str, ...] = (
     "bystander.consent.store",
     "bystander.evidence.retention",
     "bystander.evidence.vault",
+    "bystander.screening.tables",
+    "bystander.service.tables",
 )
 
 

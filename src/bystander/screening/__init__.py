@@ -1,0 +1,1 @@
+"""Platform screening of uploads: provenance, identifiable faces, policy decisions, moderation."""

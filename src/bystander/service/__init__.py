@@ -1,0 +1,1 @@
+"""The Bystander HTTP service (FastAPI) and web dashboard."""

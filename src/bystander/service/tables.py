@@ -1,0 +1,3 @@
+"""Tables of the HTTP service (API tokens, background jobs)."""
+
+from __future__ import annotations
