@@ -20,6 +20,8 @@ from bystander.cli import (
     provenance_cmd,
     replay_cmd,
     retention_cmd,
+    screen_cmd,
+    serve_cmd,
 )
 from bystander.cli.common import State
 from bystander.cli.protect_cmd import protect_command
@@ -61,6 +63,8 @@ inspect_cmd.register(app)
 provenance_cmd.register(app)
 badge_cmd.register(app)
 enroll_cmd.register(app)
+screen_cmd.register(app)
+serve_cmd.register(app)
 
 
 def main() -> None:

@@ -54,6 +54,21 @@ class EventType(StrEnum):
     EGRESS_DENIED = "egress.denied"
     RETENTION_DELETED = "retention.deleted"
     MEDIA_PROTECTED = "media.protected"
+    # consent badges (issue 8): ``token_id``, ``kind`` (qr or aruco), ``consent_id``
+    BADGE_ISSUED = "badge.issued"
+    BADGE_REVOKED = "badge.revoked"
+    # platform screening and moderation (issue 9): item ids, decisions, rule ids, deadlines
+    SCREEN_DECIDED = "screening.decided"
+    MODERATION_QUEUED = "moderation.queued"
+    MODERATION_DECIDED = "moderation.decided"
+    MODERATION_ACTION = "moderation.action"
+    COMPLAINT_RECEIVED = "moderation.complaint_received"
+    TAKEDOWN = "moderation.taken_down"
+    # the HTTP service (issue 10): ``token_id``, ``role``, ``method``, ``path``, ``resource``
+    API_TOKEN_CREATED = "api.token_created"
+    API_TOKEN_REVOKED = "api.token_revoked"
+    PERSONAL_DATA_ACCESSED = "api.personal_data_accessed"
+    API_ACCESS_DENIED = "api.access_denied"
 
 
 class AuditEvent(BaseModel):
