@@ -33,6 +33,7 @@ from bystander import config
 from bystander.consent.models import Scope, iso, utc
 from bystander.errors import InputError
 from bystander.evidence import keys
+from bystander.evidence.events import AuditEvent, EventSink, EventType
 from bystander.fsutil import write_text_atomic
 
 PREFIX = "bystander-badge:1:"
@@ -121,8 +122,9 @@ def signing_key() -> Ed25519PrivateKey:
 class BadgeRegistry:
     """Issued badge tokens and their revocations, in one JSON file."""
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, sink: EventSink | None = None) -> None:
         self.path = path or default_registry_path()
+        self.sink = sink  # issue and revoke are audit events when set
         self._cache: tuple[tuple[int, int, int], list[BadgeToken]] | None = None
 
     def tokens(self) -> list[BadgeToken]:
@@ -190,6 +192,7 @@ class BadgeRegistry:
             marker_id=marker,
         )
         self._save([*tokens, token])
+        self._announce(EventType.BADGE_ISSUED, token)
         return token
 
     def revoke(self, token_id: str, at: datetime | None = None) -> BadgeToken:
@@ -200,8 +203,23 @@ class BadgeRegistry:
                 if token.revoked_at is None:
                     tokens[index] = replace(token, revoked_at=utc(at))
                     self._save(tokens)
+                    self._announce(EventType.BADGE_REVOKED, tokens[index])
                 return tokens[index]
         raise BadgeError(f"no badge token {token_id!r}")
+
+    def _announce(self, event_type: EventType, token: BadgeToken) -> None:
+        if self.sink is None:
+            return
+        data: dict[str, Any] = {
+            "token_id": token.token_id,
+            "kind": token.kind,
+            "consent_id": token.record_id,
+            "scope": token.scope,
+            "expires_at": token.expires_at.isoformat(),
+        }
+        if token.marker_id is not None:
+            data["marker_id"] = token.marker_id
+        self.sink.append(AuditEvent(type=event_type, data=data))
 
     def _save(self, tokens: list[BadgeToken]) -> None:
         data = {"version": 1, "tokens": [t.to_json() for t in tokens]}

@@ -61,6 +61,17 @@ def _store(database: str | None) -> Iterator[ConsentStore]:
         engine.dispose()
 
 
+@contextmanager
+def _registry(path: Path | None, database: str | None) -> Iterator[BadgeRegistry]:
+    """The badge registry, with issue and revoke recorded in the audit log."""
+    engine = make_engine(database)
+    try:
+        init_db(engine)
+        yield BadgeRegistry(path, sink=AuditLog(engine))
+    finally:
+        engine.dispose()
+
+
 _LIFETIME = re.compile(r"(\d+)\s*(m|h|d)", re.IGNORECASE)
 
 
@@ -112,9 +123,8 @@ def issue_command(
                 raise BadgeError(f"consent {record_id} is not valid now ({record.state})")
         until = parse_expiry(expires, now)
         key = signing_key()
-        token = BadgeRegistry(registry_path).issue(
-            record_id, kind=kind.value, scope=scope, expires=until, at=now
-        )
+        with _registry(registry_path, database) as registry:
+            token = registry.issue(record_id, kind=kind.value, scope=scope, expires=until, at=now)
         write_badge(output, render_badge(token, key), overwrite=overwrite)
     if json_out:
         print_json(token_json(token, now) | {"image": str(output)})
@@ -128,11 +138,12 @@ def issue_command(
 def revoke_command(
     token_id: str = typer.Argument(..., help="The badge token to revoke."),
     registry_path: Path | None = _REGISTRY,
+    database: str | None = _DATABASE,
     json_out: bool = _JSON,
 ) -> None:
     """Revoke a badge at once: its wearer is redacted from now on."""
-    with user_errors():
-        token = BadgeRegistry(registry_path).revoke(token_id)
+    with user_errors(), _registry(registry_path, database) as registry:
+        token = registry.revoke(token_id)
     now = utc()
     if json_out:
         print_json(token_json(token, now))

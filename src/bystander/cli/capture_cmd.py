@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,9 +31,11 @@ from bystander.guard.recorder import RecorderConsumer
 from bystander.guard.session import CaptureSession, PipelineProtector, State
 from bystander.guard.sources import VideoSource
 from bystander.guard.zones import LocationType
+from bystander.visibility import close_gate, open_gate, parse_keep_visible
 
 if TYPE_CHECKING:
     from bystander.provenance.pki import DeviceIdentity
+    from bystander.vision.pipeline import VisibilityGate
 
 _READY_TIMEOUT_S = 2.0
 _SETTLED = {State.CAPTURING, State.FAULT, State.OFF}
@@ -61,18 +64,26 @@ def capture_command(
         help="Sign the recording with a C2PA manifest: indicator and frame times, consent "
         "record ids, protection, the audit checkpoint covering the session.",
     ),
+    keep_visible: list[str] = typer.Option(
+        [],
+        "--keep-visible",
+        help="Leave people who consented visible: 'enrolled', 'badges' or both "
+        "(comma-separated); everyone else is still blurred.",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the session summary as JSON."),
 ) -> None:
     """Capture through the guard: indicator, consent and zone rules, bystanders blurred."""
     with user_errors():
         device = DeviceProfile.load(profile)
+        kinds = parse_keep_visible(keep_visible)
         identity = signing_identity() if sign else None
         engine = make_engine(database)
         try:
             init_db(engine)
             sink = AuditLog(engine)
             clock = SystemClock()
-            protection = LiveProtection()
+            gate = open_gate(kinds, engine, sink)
+            protection = LiveProtection(gate, [k.value for k in kinds])
             session = CaptureSession(
                 device,
                 SimulatedIndicator(clock, lag_ms=30),
@@ -94,6 +105,7 @@ def capture_command(
                 camera.close()
                 if live is not None:
                     live.close()
+                close_gate(gate)
         finally:
             engine.dispose()
     if json_out:
@@ -175,10 +187,12 @@ class LiveProtection(PipelineProtector):
     """The session's pipeline, counting what it redacts for the recording's provenance
     manifest (counts only, never pixels)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, visibility: VisibilityGate | None = None, keep_visible: Sequence[str] = ()
+    ) -> None:
         from bystander.provenance.assertions import ProtectionTally
 
-        super().__init__()
+        super().__init__(visibility, keep_visible)
         self.tally = ProtectionTally()
         self.frames.on_protected.append(self.tally)
 
@@ -222,7 +236,8 @@ class _Signing:
             self.identity,
             capture_assertion(session, first_frame_ns=first_ns),
             protection,
-            consent_refs=list(session.consent_records),
+            # the session's consents, then those that kept someone visible
+            consent_refs=list(dict.fromkeys([*session.consent_records, *self.live.tally.consents])),
             checkpoint=self.sink.checkpoint(),  # signed; covers every event of the session
             frame_ranges=self.live.tally.ranges,
             title=output.name,

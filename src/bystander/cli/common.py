@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -30,6 +30,8 @@ from bystander.vision.redact import MaskShape, RedactionSettings
 
 if TYPE_CHECKING:
     from bystander.provenance.pki import DeviceIdentity
+    from bystander.visibility import KeepVisible
+    from bystander.vision.pipeline import VisibilityGate
 
 err_console = Console(stderr=True)
 out_console = Console(soft_wrap=True)
@@ -223,3 +225,27 @@ def signing_identity() -> DeviceIdentity:
             highlight=False,
         )
     return identity
+
+
+@contextmanager
+def visibility_gate(
+    kinds: Sequence[KeepVisible], database: str | None
+) -> Iterator[VisibilityGate | None]:
+    """The ``--keep-visible`` gate over the evidence store (None when no kinds are asked)."""
+    if not kinds:
+        yield None
+        return
+    from bystander.evidence.audit import AuditLog
+    from bystander.evidence.db import init_db, make_engine
+    from bystander.visibility import close_gate, open_gate
+
+    engine = make_engine(database)
+    try:
+        init_db(engine)
+        gate = open_gate(kinds, engine, AuditLog(engine))
+        try:
+            yield gate
+        finally:
+            close_gate(gate)
+    finally:
+        engine.dispose()

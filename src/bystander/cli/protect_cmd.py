@@ -29,8 +29,10 @@ from bystander.cli.common import (
     schedule,
     signing_identity,
     user_errors,
+    visibility_gate,
 )
 from bystander.fsutil import write_text_atomic
+from bystander.visibility import parse_keep_visible
 from bystander.vision.protect import Preset, ProtectSettings, plan_outputs, protect
 from bystander.vision.redact import RedactionSettings
 from bystander.vision.report import ProtectReport
@@ -95,6 +97,16 @@ def protect_command(
         help="Sign every output with a C2PA manifest (device identity from `bystander keys "
         "init`; a test identity is created on first use).",
     ),
+    keep_visible: list[str] = typer.Option(
+        [],
+        "--keep-visible",
+        help="Leave people who consented visible: 'enrolled' (recognised enrolled faces with "
+        "valid separate consent), 'badges' (faces wearing a valid consent badge), or both "
+        "(comma-separated). Everyone else is still redacted.",
+    ),
+    database: str | None = typer.Option(
+        None, "--database", metavar="URL", help="Evidence store for --keep-visible."
+    ),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first file that fails."),
     report: Path = typer.Option(
         None, "--report", help="Write a JSON report of every redaction here."
@@ -117,6 +129,7 @@ def protect_command(
         if output is None:
             raise typer.BadParameter("give an output with -o", param_hint="-o")
         interval, lookback = schedule(preset, keyframe_interval, lookback)
+        kinds = parse_keep_visible(keep_visible)
         settings = ProtectSettings(
             detector=detector,
             threshold=threshold,
@@ -132,12 +145,16 @@ def protect_command(
             abort_on_detector_error=on_error is OnError.abort,
             keep_audio=not no_audio,
             keep_metadata=keep_metadata,
+            keep_visible=tuple(k.value for k in kinds),
             encoder=EncoderSettings(crf=crf, preset=encoder_preset),
             overwrite=overwrite,
         )
         plan_outputs(inputs, output)  # refuse bad inputs before creating any identity
         identity = signing_identity() if sign else None
-        with RichProgress(enabled=progress_enabled(quiet, json_out)) as progress:
+        with (
+            visibility_gate(kinds, database) as gate,
+            RichProgress(enabled=progress_enabled(quiet, json_out)) as progress,
+        ):
             result = protect(
                 inputs,
                 output,
@@ -145,6 +162,7 @@ def protect_command(
                 progress=progress,
                 fail_fast=fail_fast or State.debug,
                 identity=identity,
+                visibility=gate,
             )
         if report is not None:
             write_text_atomic(report, result.to_json())
@@ -154,9 +172,10 @@ def protect_command(
         elif not quiet:
             for item in result.items:
                 s = item.summary
+                kept = f", {s.faces_kept_visible} kept visible" if kinds else ""
                 out_console.print(
                     f"[green]protected[/] {item.input} -> {item.output}: {s.frames} frame(s), "
-                    f"{s.regions_redacted} region(s) redacted, {s.tracks} track(s), "
+                    f"{s.regions_redacted} region(s) redacted{kept}, {s.tracks} track(s), "
                     f"{s.fps:.1f} fps",
                     highlight=False,
                 )

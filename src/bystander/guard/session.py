@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, NoReturn, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -42,6 +42,9 @@ from bystander.guard.egress import ConsentChecker
 from bystander.guard.indicator import Indicator, IndicatorReading, Pattern
 from bystander.guard.profile import DeviceProfile, RequiredConsent
 from bystander.guard.zones import LocationType, ZonePolicy
+
+if TYPE_CHECKING:
+    from bystander.vision.pipeline import VisibilityGate
 
 FrameHook = Callable[[Any], Any]
 #: How long a stop waits for in-flight deliveries before switching the indicator off anyway.
@@ -92,9 +95,13 @@ class PipelineProtector:
     """The real protect pipeline as a frame hook (detect -> track -> redact; whole-frame on
     detector error). A live frame is released as soon as it is protected, so every frame gets
     a full-frame search (no keyframes: they need look-back). Hooks appended to
-    ``frames.on_protected`` see each ``ProtectedFrame`` (e.g. to count redactions)."""
+    ``frames.on_protected`` see each ``ProtectedFrame`` (e.g. to count redactions). With a
+    ``visibility`` gate, people who consented stay visible (``bystander.visibility``);
+    ``keep_visible`` names how, for the recording's manifest."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, visibility: VisibilityGate | None = None, keep_visible: Sequence[str] = ()
+    ) -> None:
         from bystander.vision.pipeline import FrameProtector
         from bystander.vision.protect import Protector
         from bystander.vision.redact import Redactor
@@ -102,9 +109,14 @@ class PipelineProtector:
 
         self.protector = Protector()
         base = self.protector.settings
-        self.settings = replace(base, keyframe_interval=1, lookback=0)
+        self.settings = replace(
+            base, keyframe_interval=1, lookback=0, keep_visible=tuple(keep_visible)
+        )
         self.frames = FrameProtector(
-            self.protector.detector, Redactor(base.redaction), FaceTracker(base.tracking)
+            self.protector.detector,
+            Redactor(base.redaction),
+            FaceTracker(base.tracking),
+            visibility=visibility,
         )
 
     def __call__(self, frame: Any) -> Any:

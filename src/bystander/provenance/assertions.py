@@ -248,6 +248,12 @@ class ProtectionAssertion(_Assertion):
     frames_with_regions: int | None = Field(default=None, ge=0)
     tracks: int = Field(default=0, ge=0)
     whole_frames_redacted: int = Field(default=0, ge=0)
+    faces_kept_visible: int = Field(
+        default=0, ge=0, description="faces left visible because their person consented"
+    )
+    keep_visible: list[str] = Field(
+        default_factory=list, description="how consenting people were recognised: enrolled, badges"
+    )
     biometric_templates_created: bool = False
     software: str = f"bystander {__version__}"
 
@@ -285,6 +291,8 @@ class ProtectionAssertion(_Assertion):
             regions_redacted=int(summary.get("regions_redacted", 0)),
             tracks=int(summary.get("tracks", 0)),
             whole_frames_redacted=int(summary.get("whole_frames_redacted", 0)),
+            faces_kept_visible=int(summary.get("faces_kept_visible", 0)),
+            keep_visible=[str(k) for k in settings.get("keep_visible") or ()],
             **extra,
         )
 
@@ -323,6 +331,8 @@ class ProtectionTally:
         self.regions_redacted = 0
         self.whole_frames_redacted = 0
         self.frames_with_regions = 0
+        self.faces_kept_visible = 0
+        self.consents: dict[str, None] = {}  # consent records that kept someone visible
         self.ranges: list[tuple[int, int]] = []
 
     def __call__(self, frame: Any) -> None:
@@ -332,6 +342,11 @@ class ProtectionTally:
         regions = len(frame.regions)
         self.regions_redacted += regions
         self.whole_frames_redacted += int(bool(frame.whole_frame))
+        kept = getattr(frame, "kept", ())
+        self.faces_kept_visible += len(kept)
+        for item in kept:
+            if item.consent_id:
+                self.consents.setdefault(item.consent_id, None)
         if regions or frame.whole_frame:
             self.frames_with_regions += 1
             index = int(frame.index)
@@ -352,6 +367,7 @@ class ProtectionTally:
             "faces_detected": self.faces_detected,
             "regions_redacted": self.regions_redacted,
             "whole_frames_redacted": self.whole_frames_redacted,
+            "faces_kept_visible": self.faces_kept_visible,
             "tracks": extra.pop("tracks", 0),
         }
         extra.setdefault("kind", "video")

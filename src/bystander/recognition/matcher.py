@@ -11,6 +11,7 @@ None (redact): too far from every template, or two subjects about as close as ea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +39,15 @@ def euclidean_distance(probe: npt.NDArray[Any], template: npt.NDArray[Any]) -> f
     if a.shape != b.shape:
         return float("inf")
     return float(np.linalg.norm(a - b))
+
+
+@dataclass(frozen=True, slots=True)
+class Identified:
+    """An enrolled subject recognised with valid consent, and the consent record behind it."""
+
+    subject_id: str
+    consent_id: str
+    distance: float
 
 
 class ConsentedFaces:
@@ -70,6 +80,12 @@ class ConsentedFaces:
         ``at`` is the frame's time (default now). Vault or consent-store errors propagate:
         the caller must then redact every face of the frame (fail closed).
         """
+        return [None if m is None else m.subject_id for m in self.match(embeddings, at)]
+
+    def match(
+        self, embeddings: npt.NDArray[np.float32], at: datetime | None = None
+    ) -> list[Identified | None]:
+        """``identify`` with the consent record and distance of each recognised face."""
         probes = np.asarray(embeddings, dtype=np.float32)
         if probes.ndim != 2:
             raise ValueError(f"embeddings must be (N, D), got shape {probes.shape}")
@@ -81,7 +97,9 @@ class ConsentedFaces:
         )
         return [self._one(probe, subjects, when) for probe in probes]
 
-    def _one(self, probe: npt.NDArray[np.float32], subjects: list[str], at: datetime) -> str | None:
+    def _one(
+        self, probe: npt.NDArray[np.float32], subjects: list[str], at: datetime
+    ) -> Identified | None:
         if not np.isfinite(probe).all():
             return None
         scores = self._best_per_subject(probe, subjects)
@@ -93,7 +111,8 @@ class ConsentedFaces:
             return None
         if len(ranked) > 1 and ranked[1][1][0] - distance < self.margin:
             return None  # two enrolled people look alike here: when unsure, redact
-        return subject_id if self._consented(subject_id, record_id, at) else None
+        consent_id = self._consented(subject_id, record_id, at)
+        return None if consent_id is None else Identified(subject_id, consent_id, distance)
 
     def _best_per_subject(
         self, probe: npt.NDArray[np.float32], subjects: list[str]
@@ -113,17 +132,18 @@ class ConsentedFaces:
                 found[subject_id] = (best.score, best.consent_record_id)
         return found
 
-    def _consented(self, subject_id: str, record_id: str, at: datetime) -> bool:
-        """Separate face consent is valid at ``at``, including the template's own record."""
+    def _consented(self, subject_id: str, record_id: str, at: datetime) -> str | None:
+        """The template's consent record when separate face consent is valid at ``at``, for
+        the subject and for that record itself; otherwise None."""
         decision = self.consents.check(
             subject_id, Scope.FACE_ENROLMENT, at=at, kind=ConsentKind.SEPARATE
         )
         if not decision.allowed:
-            return False
+            return None
         if decision.record_id == record_id:
-            return True
+            return record_id
         try:
             record = self.consents.get(record_id)
         except ConsentError:
-            return False
-        return any(span.covers(at) for span in record.validity())
+            return None
+        return record_id if any(span.covers(at) for span in record.validity()) else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -19,9 +19,36 @@ from bystander.vision.tracker import FaceTracker, Track
 Frame = npt.NDArray[np.uint8]
 
 
+@dataclass(frozen=True)
+class KeptVisible:
+    """Why one detected face was left visible: a reason without personal data, and the
+    consent record that permits it (when there is one)."""
+
+    reason: str
+    consent_id: str | None = None
+
+
+@runtime_checkable
+class VisibilityGate(Protocol):
+    """Decides which faces detected in a frame may stay visible (people who consented).
+
+    ``visible`` gets the frame (RGB), the faces the detector found in it and the frame's
+    index, and returns the indices of ``faces`` to leave visible. Anything it does not name
+    is redacted; if it raises, every face is redacted.
+    """
+
+    def visible(self, frame: Frame, faces: Detections, index: int) -> Mapping[int, KeptVisible]:
+        ...
+
+
 @dataclass
 class ProtectedFrame:
-    """One output frame and what was done to it."""
+    """One output frame and what was done to it.
+
+    ``visible`` holds the detected faces a ``VisibilityGate`` left unredacted (with
+    ``kept``, one reason each); ``visibility_error`` says why the gate was not consulted or
+    failed (every face was then redacted).
+    """
 
     index: int
     image: Frame
@@ -29,6 +56,9 @@ class ProtectedFrame:
     detected: int = 0
     whole_frame: bool = False
     error: str | None = None
+    visible: Detections = field(default_factory=Detections.empty)
+    kept: tuple[KeptVisible, ...] = ()
+    visibility_error: str | None = None
 
 
 @dataclass
@@ -39,6 +69,9 @@ class _Pending:
     detected: int = 0
     whole_frame: bool = False
     error: str | None = None
+    visible: Detections = field(default_factory=Detections.empty)
+    kept: tuple[KeptVisible, ...] = ()
+    visibility_error: str | None = None
 
 
 @runtime_checkable
@@ -71,6 +104,11 @@ class FrameProtector:
     frames). If the detector raises, the frame is redacted whole, or the job stops when
     ``abort_on_detector_error`` is set.
 
+    With a ``visibility`` gate, the faces *detected* in a frame are offered to it, and those
+    it names stay visible in that frame (consenting people). Only detections qualify: a
+    face's predicted box (a detection gap) and its look-back boxes stay redacted, and any
+    error in the gate redacts every face.
+
     ``push`` returns the frames that are ready, in order; ``flush`` returns the rest.
     """
 
@@ -82,6 +120,7 @@ class FrameProtector:
         lookback: int = 0,
         abort_on_detector_error: bool = False,
         keyframe_interval: int = 1,
+        visibility: VisibilityGate | None = None,
     ) -> None:
         if lookback < 0:
             raise ValueError("lookback must be >= 0")
@@ -100,6 +139,7 @@ class FrameProtector:
                 "are redacted from their first frame"
             )
         self.abort_on_detector_error = abort_on_detector_error
+        self.visibility = visibility
         self._window: deque[_Pending] = deque()
         self._count = 0
         self.on_protected: list[Callable[[ProtectedFrame], None]] = []
@@ -151,9 +191,37 @@ class FrameProtector:
             self._carry_back(self.tracker.born)
         else:
             regions = detections
+        if self.visibility is not None and len(detections) and not pending.whole_frame:
+            regions = self._keep_visible(pending, detections, regions)
         pending.regions.append(regions)
         self._window.append(pending)
         yield from self._drain(self.lookback)
+
+    def _keep_visible(
+        self, pending: _Pending, detections: Detections, regions: Detections
+    ) -> Detections:
+        """Ask the gate about this frame's detections; return the regions still to redact.
+
+        The first ``len(detections)`` rows of ``regions`` are the detections themselves (the
+        tracker returns them first, in order); only those can be kept visible.
+        """
+        assert self.visibility is not None
+        try:
+            decided = dict(self.visibility.visible(pending.image, detections, pending.index))
+            keep = sorted(i for i in decided if 0 <= i < len(detections))
+            if len(keep) != len(decided):
+                raise ValueError(f"face indices out of range: {sorted(decided)}")
+            kept = tuple(KeptVisible(*_kept_fields(decided[i])) for i in keep)
+        except Exception as exc:  # fail closed: every face is redacted
+            pending.visibility_error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            return regions
+        if not keep:
+            return regions
+        rows = np.ones(len(regions), dtype=bool)
+        rows[keep] = False
+        pending.visible = regions[np.asarray(keep, dtype=np.int64)]
+        pending.kept = kept
+        return regions[np.flatnonzero(rows)]
 
     def _is_keyframe(self, index: int) -> bool:
         return self.keyframe_interval == 1 or index % self.keyframe_interval == 0
@@ -252,6 +320,9 @@ class FrameProtector:
             detected=pending.detected,
             whole_frame=pending.whole_frame,
             error=pending.error,
+            visible=Detections.empty() if pending.whole_frame else pending.visible,
+            kept=() if pending.whole_frame else pending.kept,
+            visibility_error=pending.visibility_error,
         )
         for hook in self.on_protected:
             hook(result)
@@ -266,6 +337,17 @@ _SEARCH_MISSED = 2
 #: Region searches are replaced by one full-frame search when their pixels would exceed
 #: this share of the frame's (per-call overheads make many small searches dearer).
 _FULL_SEARCH_SHARE = 0.4
+
+
+def _kept_fields(value: object) -> tuple[str, str | None]:
+    """A gate's answer for one face as (reason, consent id); it must say why."""
+    if isinstance(value, KeptVisible):
+        reason, consent = value.reason, value.consent_id
+    else:
+        reason, consent = str(value), None
+    if not reason:
+        raise ValueError("a face kept visible needs a reason")
+    return reason, consent
 
 
 def _xyxy(cxcywh: FloatArray) -> FloatArray:

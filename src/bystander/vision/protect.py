@@ -15,7 +15,7 @@ from bystander.fsutil import atomic_output
 from bystander.vision.detectors import FaceDetector, create_detector
 from bystander.vision.image_io import read_image, write_image
 from bystander.vision.media import MediaKind, check_readable, is_media, media_kind
-from bystander.vision.pipeline import FrameProtector, ProtectedFrame
+from bystander.vision.pipeline import FrameProtector, ProtectedFrame, VisibilityGate
 from bystander.vision.redact import RedactionSettings, Redactor
 from bystander.vision.report import (
     FailureRecord,
@@ -75,6 +75,9 @@ class ProtectSettings:
     abort_on_detector_error: bool = False
     keep_audio: bool = True
     keep_metadata: bool = False
+    #: how consenting people are recognised and left visible (``bystander.visibility``);
+    #: recorded in reports, the gate itself is handed to ``Protector``
+    keep_visible: tuple[str, ...] = ()
     encoder: EncoderSettings = field(default_factory=EncoderSettings)
     overwrite: bool = False
 
@@ -126,10 +129,14 @@ class Protector:
         settings: ProtectSettings | None = None,
         detector: FaceDetector | None = None,
         identity: DeviceIdentity | None = None,
+        visibility: VisibilityGate | None = None,
     ):
         self.settings = settings or ProtectSettings()
         self._detector = detector
         self.identity = identity
+        if bool(self.settings.keep_visible) != (visibility is not None):
+            raise ValueError("settings.keep_visible and the visibility gate go together")
+        self.visibility = visibility
         self.unsigned: list[Path] = []  # outputs in formats C2PA cannot carry (MKV, AVI, WebM)
 
     @property
@@ -153,6 +160,7 @@ class Protector:
             lookback=s.lookback if video else 0,
             abort_on_detector_error=s.abort_on_detector_error,
             keyframe_interval=s.keyframe_interval if video else 1,
+            visibility=self.visibility,
         )
 
     def protect_file(
@@ -247,6 +255,7 @@ class Protector:
             item,
             self.settings.describe(),
             self.identity,
+            consent_refs=item.consents,
             detector_description=self.detector.describe(),
             title=target.name,
         )
@@ -261,6 +270,9 @@ class _FrameLog:
         self.detected = 0
         self.regions = 0
         self.whole_frames = 0
+        self.kept_visible = 0
+        self.visibility_errors = 0
+        self.consents: dict[str, None] = {}
         self.size: tuple[int, int] | None = None
 
     def __call__(self, frame: ProtectedFrame) -> None:
@@ -270,6 +282,11 @@ class _FrameLog:
         self.detected += frame.detected
         self.regions += len(frame.regions)
         self.whole_frames += int(frame.whole_frame)
+        self.kept_visible += len(frame.kept)
+        self.visibility_errors += int(frame.visibility_error is not None)
+        for kept in frame.kept:
+            if kept.consent_id:
+                self.consents.setdefault(kept.consent_id, None)
 
     def report(
         self,
@@ -289,6 +306,8 @@ class _FrameLog:
             regions_redacted=self.regions,
             tracks=tracks,
             whole_frames_redacted=self.whole_frames,
+            faces_kept_visible=self.kept_visible,
+            visibility_errors=self.visibility_errors,
             seconds=round(seconds, 3),
             fps=round(frames / seconds, 2) if seconds > 0 else 0.0,
         )
@@ -301,6 +320,7 @@ class _FrameLog:
             frame_rate=round(frame_rate, 3) if frame_rate else None,
             audio=audio,
             summary=summary,
+            consents=list(self.consents),
             frames=self.records,
         )
 
@@ -370,13 +390,14 @@ def protect(
     fail_fast: bool = False,
     detector: FaceDetector | None = None,
     identity: DeviceIdentity | None = None,
+    visibility: VisibilityGate | None = None,
 ) -> ProtectReport:
     """Protect files and folders into ``output``; failures are listed in the report.
 
     Each output is published only when complete (and signed, with a device ``identity``).
     With ``fail_fast`` the first failure is raised instead of being recorded.
     """
-    protector = Protector(settings, detector, identity)
+    protector = Protector(settings, detector, identity, visibility)
     pairs = plan_outputs(inputs, Path(output))
     report = ProtectReport(
         bystander_version=__version__,

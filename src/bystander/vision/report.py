@@ -26,13 +26,29 @@ class RegionRecord(BaseModel):
     source: Literal["detected", "predicted", "lookback"]
 
 
+class VisibleRecord(BaseModel):
+    """A detected face left visible because its person consented (``--keep-visible``)."""
+
+    box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in pixels")
+    track_id: int | None = Field(description="track the face belongs to; null for images")
+    reason: str = Field(description="why it stayed visible, e.g. 'enrolled ds-7f3a'")
+    consent_id: str | None = Field(description="the consent record that permits it")
+
+
 class FrameRecord(BaseModel):
     index: int = Field(description="0-based frame number in decode order")
     regions: list[RegionRecord]
+    visible: list[VisibleRecord] = Field(
+        default_factory=list, description="faces left visible because their person consented"
+    )
     whole_frame_redacted: bool = Field(
         default=False, description="true when the detector failed and the frame was hidden whole"
     )
     error: str | None = None
+    visibility_error: str | None = Field(
+        default=None,
+        description="the consent check failed on this frame, so every face was redacted",
+    )
 
 
 class ItemSummary(BaseModel):
@@ -41,6 +57,12 @@ class ItemSummary(BaseModel):
     regions_redacted: int = Field(description="redacted regions summed over frames")
     tracks: int = Field(description="distinct face tracks (videos)")
     whole_frames_redacted: int
+    faces_kept_visible: int = Field(
+        default=0, description="faces left visible because their person consented, over frames"
+    )
+    visibility_errors: int = Field(
+        default=0, description="frames where the consent check failed (every face redacted)"
+    )
     seconds: float = Field(description="wall-clock processing time")
     fps: float = Field(description="frames processed per second")
 
@@ -54,6 +76,10 @@ class ItemReport(BaseModel):
     frame_rate: float | None = Field(description="frames per second of the video; null for images")
     audio: bool = Field(description="whether the output carries the input's audio")
     summary: ItemSummary
+    consents: list[str] = Field(
+        default_factory=list,
+        description="consent records that kept someone visible in this file",
+    )
     frames: list[FrameRecord]
 
 
@@ -99,9 +125,22 @@ def frame_record(frame: ProtectedFrame, with_tracks: bool) -> FrameRecord:
             strict=True,
         )
     ]
+    visible = [
+        VisibleRecord(
+            box=(round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1)),
+            track_id=int(tid) if with_tracks and tid >= 0 else None,
+            reason=kept.reason,
+            consent_id=kept.consent_id,
+        )
+        for (x1, y1, x2, y2), tid, kept in zip(
+            frame.visible.xyxy.tolist(), frame.visible.track_ids.tolist(), frame.kept, strict=True
+        )
+    ]
     return FrameRecord(
         index=frame.index,
         regions=records,
+        visible=visible,
         whole_frame_redacted=frame.whole_frame,
         error=frame.error,
+        visibility_error=frame.visibility_error,
     )
