@@ -365,6 +365,7 @@ def test_badge_shown_stays_visible_and_revocation_applies_next_frame(
             assert [k.consent_id for k in out.kept] == [record.id]
         else:
             assert is_redacted(out.image, original, wearer) and not out.kept
+    assert gate.searches == 1  # the frame was searched once; the token checked every frame
     types = [e.event.type for e in sink.entries()]
     assert EventType.BADGE_ISSUED in types and EventType.BADGE_REVOKED in types
 
@@ -545,3 +546,49 @@ def test_the_embedder_process_agrees_with_in_process_and_recovers(
         assert remote._process is not None and remote._process.pid != process.pid
         with pytest.raises(EmbedderError, match="outside the frame"):
             remote.embed(frame, [[700, 400, 800, 500]])
+
+
+def test_a_tracked_answer_is_reused_until_the_face_changes(
+    detector: Any,
+    embedder: FaceEmbedder,
+    vault: TemplateVault,
+    store: ConsentStore,
+    enrolled: ConsentRecord,
+) -> None:
+    """Embedding is skipped while a track stays itself; a cut to a stranger in the same
+    place (the tracker keeps the track) is embedded again and redacted at once."""
+    gate = enrolled_gate(vault, store, embedder)
+    frames = pipeline(detector, gate)
+    for shift in range(6):
+        original, astro, _ = two_people(shift)
+        out = frames.protect(original.copy())
+        assert is_visible(out.image, original, astro)
+    assert gate.embedded == 2  # both faces once, then their answers were reused
+    (astro_track,) = out.visible.track_ids.tolist()
+
+    cut = background(640, 360)
+    head, _ = _cameraman_head()
+    # the stranger's face lands where the astronaut's was: same track, different person
+    x = round(astro[0] - _CAMERA_FACE[0] + _CAMERA_HEAD[0])
+    y = round(astro[1] - _CAMERA_FACE[1] + _CAMERA_HEAD[1])
+    paste(cut, head, x, y)
+    out = frames.protect(cut.copy())
+    assert not out.kept and out.detected == 1
+    detected = [t for t, s in zip(out.regions.track_ids, out.regions.sources, strict=True)
+                if s == "detected"]
+    assert detected == [astro_track]  # the tracker took the stranger for the same track
+    assert gate.embedded == 3
+
+
+def test_several_untracked_faces_are_judged_one_by_one(
+    detector: Any,
+    embedder: FaceEmbedder,
+    vault: TemplateVault,
+    store: ConsentStore,
+    enrolled: ConsentRecord,
+) -> None:
+    """Images have no tracker: each face gets its own answer."""
+    original, astro, stranger = two_people()
+    gate = enrolled_gate(vault, store, embedder)
+    out = FrameProtector(detector, Redactor(), visibility=gate).protect(original.copy())
+    assert is_visible(out.image, original, astro) and is_redacted(out.image, original, stranger)

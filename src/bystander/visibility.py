@@ -15,15 +15,18 @@ visible; everything else is redacted, and any error redacts every face. Two gate
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
 from bystander.errors import InputError
-from bystander.vision.detections import Detections
+from bystander.recognition.matcher import Identified
+from bystander.vision.detections import Detections, FloatArray
 from bystander.vision.pipeline import Frame, KeptVisible, VisibilityGate
 
 if TYPE_CHECKING:
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
     from bystander.recognition.matcher import ConsentedFaces
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 #: Faces smaller than this (height in pixels) are never recognised: their embeddings are too
 #: unreliable to risk leaving a stranger visible. They stay redacted.
@@ -60,12 +64,93 @@ class KeepVisible(StrEnum):
     BADGES = "badges"
 
 
+@dataclass
+class _Known(Generic[T]):
+    """A track's last answer (``who``: whom it showed, or None: nobody to keep visible)."""
+
+    who: T | None
+    verified_at: int
+    seen_at: int
+    box: FloatArray
+    look: FloatArray
+
+
+class TrackMemory(Generic[T]):
+    """Per-track answers reused across frames while a face stays itself.
+
+    An answer found at frame k is reused at frame k+1... as long as: fewer than
+    ``refresh_every`` frames have passed since it was found, the track was detected in the
+    previous frame, its box kept its size (within 0.7-1.4x area), no other face came near it
+    (where tracks can swap), and it still looks like itself: its 16x16 grey thumbnail
+    correlates at least ``min_similarity`` with the previous frame's (a cut or a swap fails
+    this). Anything else, and the face is looked at afresh. Untracked faces (track id -1)
+    are always looked at afresh.
+    """
+
+    def __init__(self, refresh_every: int, min_similarity: float = 0.8) -> None:
+        if refresh_every < 1:
+            raise ValueError("refresh_every must be >= 1")
+        self.refresh_every = refresh_every
+        self.min_similarity = min_similarity
+        self._known: dict[int, _Known[T]] = {}
+
+    def split(
+        self, frame: Frame, faces: Detections, rows: Sequence[int], index: int
+    ) -> tuple[dict[int, _Known[T]], list[int], dict[int, FloatArray]]:
+        """(answers still valid by row, rows to look at afresh, each row's thumbnail)."""
+        looks = {row: _look(frame, faces.xyxy[row]) for row in rows}
+        answers: dict[int, _Known[T]] = {}
+        fresh: list[int] = []
+        for row in rows:
+            known = self._reusable(row, faces, looks[row], index)
+            if known is None:
+                fresh.append(row)
+            else:
+                answers[row] = known
+        return answers, fresh, looks
+
+    def remember(self, faces: Detections, answers: Mapping[int, _Known[T]]) -> None:
+        """Keep this frame's answers (by track); tracks not in it are forgotten."""
+        self._known = {
+            int(faces.track_ids[row]): known
+            for row, known in answers.items()
+            if int(faces.track_ids[row]) >= 0
+        }
+
+    def forget(self) -> None:
+        self._known.clear()
+
+    def _reusable(
+        self, row: int, faces: Detections, look: FloatArray, index: int
+    ) -> _Known[T] | None:
+        track = int(faces.track_ids[row])
+        known = self._known.get(track) if track >= 0 else None
+        if known is None or self.refresh_every == 1:
+            return None
+        box = faces.xyxy[row]
+        same = (
+            index - known.verified_at < self.refresh_every
+            and known.seen_at == index - 1
+            and 0.7 <= _area(box) / max(_area(known.box), 1e-6) <= 1.4
+            and float(look @ known.look) >= self.min_similarity
+            and not _crowded(row, faces)
+        )
+        if not same:
+            return None
+        return _Known(known.who, known.verified_at, index, box.copy(), look)
+
+
 class EnrolledFaceGate:
     """Keeps visible the faces of enrolled people with valid consent at the frame's time.
 
     Only faces at least ``min_face_px`` tall and wholly inside the frame are compared; the
-    matcher answers None (redact) when unsure. The time is read from ``clock`` per frame, so
-    a withdrawal applies from the next frame on.
+    matcher answers None (redact) when unsure. Consent is checked on every frame at
+    ``clock()``'s time, so a withdrawal applies from the next frame on.
+
+    Embedding a face costs about 0.1 s, so a tracked face's answer (who, or nobody) is
+    reused on the following frames while it stays itself (``TrackMemory``), and the face is
+    embedded again after ``reverify_every`` frames or at any doubt. ``reverify_every=1``
+    embeds every face in every frame.
     """
 
     def __init__(
@@ -74,6 +159,7 @@ class EnrolledFaceGate:
         embedder: Embedder | None = None,
         *,
         min_face_px: int = MIN_RECOGNISABLE_PX,
+        reverify_every: int = 10,
         clock: Clock = utc_now,
     ) -> None:
         if embedder is None:
@@ -84,6 +170,8 @@ class EnrolledFaceGate:
         self.embedder = embedder
         self.min_face_px = min_face_px
         self.clock = clock
+        self.memory: TrackMemory[Identified] = TrackMemory(reverify_every)
+        self.embedded = 0  # faces embedded so far (for benchmarks and tests)
 
     def visible(self, frame: Frame, faces: Detections, index: int) -> dict[int, KeptVisible]:
         height, width = frame.shape[:2]
@@ -94,21 +182,41 @@ class EnrolledFaceGate:
             & (box[:, 1] >= 0)
             & (box[:, 2] <= width)
             & (box[:, 3] <= height)
-        )
-        if len(candidates) == 0 or not self._anyone_enrolled():
+        ).tolist()
+        enrolled = self._enrolled()
+        if not candidates or not enrolled:
+            self.memory.forget()
             return {}
-        embeddings = self.embedder.embed(frame, box[candidates])
-        matches = self.faces.match(embeddings, at=self.clock())
-        del embeddings  # in memory only, never kept
-        return {
-            int(candidates[row]): KeptVisible(f"enrolled {m.subject_id}", m.consent_id)
-            for row, m in enumerate(matches)
-            if m is not None
-        }
+        answers, fresh, looks = self.memory.split(frame, faces, candidates, index)
+        if fresh:
+            embeddings = self.embedder.embed(frame, box[fresh])
+            matches = self.faces.match(embeddings, at=self.clock())
+            del embeddings  # in memory only, never kept
+            self.embedded += len(fresh)
+            for row, match in zip(fresh, matches, strict=True):
+                answers[row] = _Known(match, index, index, box[row].copy(), looks[row])
+        self.memory.remember(faces, answers)
+        at = self.clock()
+        kept: dict[int, KeptVisible] = {}
+        for row, known in answers.items():
+            who = known.who
+            if who is None or (who.subject_id, who.consent_id) not in enrolled:
+                continue  # nobody to keep, or the template was removed
+            if row not in fresh and not self.faces.consent_valid(
+                who.subject_id, who.consent_id, at
+            ):
+                continue
+            kept[row] = KeptVisible(f"enrolled {who.subject_id}", who.consent_id)
+        return kept
 
-    def _anyone_enrolled(self) -> bool:
+    def _enrolled(self) -> set[tuple[str, str]]:
+        """(subject, consent record) of every template for this purpose, right now."""
         purpose = self.faces.purpose
-        return any(t.purpose == purpose for t in self.faces.vault.templates())
+        return {
+            (t.subject_id, t.consent_record_id)
+            for t in self.faces.vault.templates()
+            if t.purpose == purpose
+        }
 
     def close(self) -> None:
         """Stop the embedder's child process, if it has one."""
@@ -117,19 +225,95 @@ class EnrolledFaceGate:
             close()
 
 
-class BadgeGate:
-    """Keeps visible the faces a valid consent badge is attached to (``BadgeConsent``)."""
+def _area(box: FloatArray) -> float:
+    return float(max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]))
 
-    def __init__(self, consent: BadgeConsent, *, clock: Clock = utc_now) -> None:
+
+def _look(frame: Frame, box: FloatArray) -> FloatArray:
+    """A face's 16x16 grey thumbnail, zero-mean and unit-norm (for correlation)."""
+    x1, y1, x2, y2 = (round(float(v)) for v in box[:4])
+    patch = frame[max(0, y1) : max(y1 + 1, y2), max(0, x1) : max(x1 + 1, x2)]
+    grey = patch.mean(axis=2, dtype=np.float32) if patch.size else np.zeros((1, 1), np.float32)
+    small = cv2.resize(grey, (16, 16), interpolation=cv2.INTER_AREA).reshape(-1)
+    small -= small.mean()
+    norm = float(np.linalg.norm(small))
+    return (small / norm if norm > 1e-6 else small).astype(np.float32)
+
+
+def _crowded(row: int, faces: Detections) -> bool:
+    """Another face overlaps this one's box grown 1.5x (where tracks can swap)."""
+    x1, y1, x2, y2 = (float(v) for v in faces.xyxy[row])
+    mx, my = (x2 - x1) * 0.25, (y2 - y1) * 0.25
+    others = np.delete(faces.xyxy, row, axis=0)
+    if len(others) == 0:
+        return False
+    return bool(
+        (
+            (others[:, 0] < x2 + mx)
+            & (others[:, 2] > x1 - mx)
+            & (others[:, 1] < y2 + my)
+            & (others[:, 3] > y1 - my)
+        ).any()
+    )
+
+
+class BadgeGate:
+    """Keeps visible the faces a valid consent badge is attached to (``BadgeConsent``).
+
+    Looking for badges costs about 50 ms a 720p frame, so the frame is searched only when a
+    face is new or changed, or its answer is ``redetect_every`` frames old
+    (``TrackMemory``); in between, a tracked face keeps the badge it was seen with, whose
+    token and consent are checked again on every frame (revocation applies at once). A face
+    that shows a badge later waits until the next search: it stays redacted until then.
+    """
+
+    def __init__(
+        self, consent: BadgeConsent, *, redetect_every: int = 5, clock: Clock = utc_now
+    ) -> None:
         self.consent = consent
         self.clock = clock
+        self.memory: TrackMemory[str] = TrackMemory(redetect_every)  # answers: token ids
+        self.searches = 0  # frames searched for badges (for benchmarks and tests)
 
     def visible(self, frame: Frame, faces: Detections, index: int) -> dict[int, KeptVisible]:
-        decided = self.consent.visible(frame, faces, self.clock())
-        return {
-            face: KeptVisible(reason, decided.verdicts[face].record_id)
-            for face, reason in decided.reasons.items()
-        }
+        at = self.clock()
+        rows = list(range(len(faces)))
+        answers, fresh, looks = self.memory.split(frame, faces, rows, index)
+        kept: dict[int, KeptVisible] = {}
+        if fresh:
+            decided = self.consent.visible(frame, faces, at)
+            self.searches += 1
+            for row in rows:  # one search answers every face of the frame
+                verdict = decided.verdicts.get(row)
+                token = verdict.token_id if verdict is not None else None
+                answers[row] = _Known(token, index, index, faces.xyxy[row].copy(), looks[row])
+            kept = {
+                row: KeptVisible(reason, decided.verdicts[row].record_id)
+                for row, reason in decided.reasons.items()
+            }
+        else:
+            for row, known in answers.items():
+                still = self._recheck(known.who, at)
+                if still is not None:
+                    kept[row] = still
+        self.memory.remember(faces, answers)
+        return kept
+
+    def _recheck(self, token_id: str | None, at: datetime) -> KeptVisible | None:
+        """Is the badge a face was seen with still valid now?"""
+        if token_id is None:
+            return None
+        from bystander.badges.tokens import BadgeError
+        from bystander.consent.models import ConsentError
+
+        try:
+            token = self.consent.registry.get(token_id)
+            if token is None:
+                return None
+            verdict = self.consent.check_token(token, at)
+        except (BadgeError, ConsentError):
+            return None
+        return KeptVisible(verdict.reason, verdict.record_id) if verdict.valid else None
 
 
 class AnyOf:

@@ -111,7 +111,7 @@ class ConsentedFaces:
             return None
         if len(ranked) > 1 and ranked[1][1][0] - distance < self.margin:
             return None  # two enrolled people look alike here: when unsure, redact
-        consent_id = self._consented(subject_id, record_id, at)
+        consent_id = self.consent_valid(subject_id, record_id, at)
         return None if consent_id is None else Identified(subject_id, consent_id, distance)
 
     def _best_per_subject(
@@ -132,7 +132,7 @@ class ConsentedFaces:
                 found[subject_id] = (best.score, best.consent_record_id)
         return found
 
-    def _consented(self, subject_id: str, record_id: str, at: datetime) -> str | None:
+    def consent_valid(self, subject_id: str, record_id: str, at: datetime) -> str | None:
         """The template's consent record when separate face consent is valid at ``at``, for
         the subject and for that record itself; otherwise None."""
         decision = self.consents.check(

@@ -32,8 +32,9 @@ class KeptVisible:
 class VisibilityGate(Protocol):
     """Decides which faces detected in a frame may stay visible (people who consented).
 
-    ``visible`` gets the frame (RGB), the faces the detector found in it and the frame's
-    index, and returns the indices of ``faces`` to leave visible. Anything it does not name
+    ``visible`` gets the frame (RGB), the faces the detector found in it (with their track
+    ids when a tracker runs, else -1) and the frame's index, and returns the indices of
+    ``faces`` to leave visible. Anything it does not name
     is redacted; if it raises, every face is redacted.
     """
 
@@ -203,11 +204,13 @@ class FrameProtector:
         """Ask the gate about this frame's detections; return the regions still to redact.
 
         The first ``len(detections)`` rows of ``regions`` are the detections themselves (the
-        tracker returns them first, in order); only those can be kept visible.
+        tracker returns them first, in order, with their track ids); only those can be kept
+        visible.
         """
         assert self.visibility is not None
         try:
-            decided = dict(self.visibility.visible(pending.image, detections, pending.index))
+            offered = regions[np.arange(len(detections))]
+            decided = dict(self.visibility.visible(pending.image, offered, pending.index))
             keep = sorted(i for i in decided if 0 <= i < len(detections))
             if len(keep) != len(decided):
                 raise ValueError(f"face indices out of range: {sorted(decided)}")

@@ -1,0 +1,119 @@
+"""What keeping consenting people visible costs: protect throughput with and without a gate.
+
+Builds a 1280x720 clip with two real faces (scikit-image's astronaut, enrolled with separate
+consent, and the cameraman, a stranger), then protects it with the same settings three ways,
+interleaved, in one process: no gate (everyone redacted), ``--keep-visible enrolled`` (dlib in
+its child process), and ``--keep-visible badges`` (nobody wears one: the cost of looking).
+
+    python benchmarks/keep_visible_bench.py [--frames 90] [--repeats 3] [--preset realtime]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+
+def scene(width: int, height: int, shift: int) -> np.ndarray:
+    import skimage.data
+
+    from bystander.vision.synthetic import astronaut_head, background, paste
+
+    frame = background(width, height)
+    head, _ = astronaut_head()
+    paste(frame, np.ascontiguousarray(cv2.resize(head, None, fx=1.2, fy=1.2)), 200 + shift, 150)
+    grey = skimage.data.camera()[80:240, 160:300]
+    stranger = np.ascontiguousarray(np.stack([grey] * 3, axis=-1))
+    paste(frame, np.ascontiguousarray(cv2.resize(stranger, None, fx=1.2, fy=1.2)), 850 - shift, 170)
+    return frame
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=90)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--preset", default="realtime")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="bystander-bench-"))
+    os.environ["BYSTANDER_HOME"] = str(home)
+    os.environ.pop("BYSTANDER_DATABASE_URL", None)
+
+    from bystander.consent.models import ConsentKind, Scope
+    from bystander.consent.store import ConsentStore
+    from bystander.evidence.audit import AuditLog
+    from bystander.evidence.db import init_db, make_engine
+    from bystander.evidence.vault import TemplateVault
+    from bystander.recognition import FaceEmbedder, enroll
+    from bystander.visibility import KeepVisible, close_gate, open_gate
+    from bystander.vision.detectors import create_detector
+    from bystander.vision.protect import Protector, ProtectSettings
+    from bystander.vision.synthetic import astronaut_head, write_clip
+
+    clip = home / "clip.mp4"
+    write_clip(clip, [scene(1280, 720, i) for i in range(args.frames)], fps=30, audio=False)
+    engine = make_engine()
+    init_db(engine)
+    sink = AuditLog(engine)
+    store = ConsentStore(engine, sink)
+    store.grant("ds-astro", [Scope.FACE_ENROLMENT], kind=ConsentKind.SEPARATE)
+    detector = create_detector("centerface")
+    enroll(
+        "ds-astro",
+        [astronaut_head()[0]],
+        store,
+        TemplateVault(engine, sink=sink),
+        FaceEmbedder(),
+        lambda f: np.asarray(detector.detect(f).xyxy, dtype=np.float32),
+    )
+
+    ways: dict[str, tuple[KeepVisible, ...]] = {
+        "everyone redacted": (),
+        "--keep-visible enrolled": (KeepVisible.ENROLLED,),
+        "--keep-visible badges": (KeepVisible.BADGES,),
+    }
+    gates = {name: open_gate(kinds, engine, sink) for name, kinds in ways.items()}
+    fps: dict[str, list[float]] = {name: [] for name in ways}
+    kept: dict[str, int] = {}
+    work: dict[str, str] = {}
+    for repeat in range(args.repeats + 1):  # the first round warms up (child start, models)
+        for name, kinds in ways.items():
+            settings = ProtectSettings.from_preset(
+                args.preset, keep_visible=tuple(k.value for k in kinds), overwrite=True
+            )
+            protector = Protector(settings, detector, visibility=gates[name])
+            started = time.perf_counter()
+            item = protector.protect_file(clip, home / "out.mp4")
+            seconds = time.perf_counter() - started
+            if repeat:
+                fps[name].append(item.summary.frames / seconds)
+            kept[name] = item.summary.faces_kept_visible
+            gate = gates[name]
+            for counter, unit in (("embedded", "faces embedded"), ("searches", "badge searches")):
+                if hasattr(gate, counter):
+                    total = getattr(gate, counter)
+                    work[name] = f"{total / (repeat + 1):.0f} {unit}"
+    for gate in gates.values():
+        close_gate(gate)
+
+    base = statistics.median(fps["everyone redacted"])
+    print(f"1280x720, {args.frames} frames, 2 faces (1 enrolled), preset {args.preset}, "
+          f"median of {args.repeats}")
+    print(f"{'mode':<26}{'fps':>8}{'vs plain':>10}{'kept visible':>14}  work per run")
+    for name in ways:
+        median = statistics.median(fps[name])
+        print(
+            f"{name:<26}{median:>8.1f}{median / base:>10.2f}{kept[name]:>14}  "
+            f"{work.get(name, '-')}"
+        )
+
+
+if __name__ == "__main__":
+    main()
