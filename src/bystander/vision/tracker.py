@@ -219,7 +219,9 @@ class FaceTracker:
         similar_size = (ratio > 0.5) & (ratio < 2.0)
         near = (dist <= self.settings.match_distance) & similar_size
         affinity = np.where(
-            iou >= self.settings.min_iou, iou + 1.0, np.where(near, 1.0 - dist / 2, 0.0)
+            iou >= self.settings.min_iou,
+            iou + 1.0,
+            np.where(near, 1.0 - dist / (2 * self.settings.match_distance), 0.0),
         )
         pairs: list[tuple[int, int]] = []
         while True:
