@@ -18,7 +18,7 @@ joins that cluster and leaves it running.
 
 from __future__ import annotations
 
-import os
+import socket
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,8 +29,8 @@ from bystander.errors import BystanderError
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: Seconds to wait for a remote cluster before giving up.
-CONNECT_TIMEOUT_S = 30.0
+#: Seconds to wait for a remote cluster's port to answer.
+CONNECT_TIMEOUT_S = 5.0
 
 
 class RayPoolError(BystanderError):
@@ -51,13 +51,20 @@ class _Worker:
     """The actor: builds the worker function once, then applies it to items."""
 
     def __init__(self, make_worker: Callable[[], Callable[[Any], Any]]) -> None:
-        self.fn = make_worker()
-        self.pid = os.getpid()
+        self.fn: Callable[[Any], Any] | None = None
+        self.error: str | None = None
+        try:
+            self.fn = make_worker()
+        except Exception as exc:  # reported by ``ready``, in one line
+            self.error = _one_line(exc)
 
-    def ready(self) -> int:
-        return self.pid
+    def ready(self) -> str | None:
+        """None when the worker was built, else why not."""
+        return self.error
 
     def run(self, item: Any) -> tuple[bool, Any]:
+        if self.fn is None:
+            return False, f"worker not ready: {self.error}"
         try:
             return True, self.fn(item)
         except Exception as exc:  # the item fails, the actor lives on
@@ -111,12 +118,27 @@ def _connect(ray: Any, address: str | None, workers: int, cpus_per_worker: float
         except Exception as exc:
             raise RayPoolError(f"cannot start a local Ray cluster: {_one_line(exc)}") from None
         return True
-    os.environ.setdefault("RAY_gcs_rpc_server_connect_timeout_s", str(int(CONNECT_TIMEOUT_S)))
+    _reachable(address)
     try:
         ray.init(address=address, **options)
     except Exception as exc:
         raise RayPoolError(f"cannot join the Ray cluster at {address}: {_one_line(exc)}") from None
     return False
+
+
+def _reachable(address: str) -> None:
+    """Fail fast (one line) when ``host:port`` does not answer; Ray itself waits minutes."""
+    if address == "auto":
+        return
+    target = address.split("://", 1)[-1]
+    host, _, port = target.rpartition(":")
+    if not host or not port.isdigit():
+        raise RayPoolError(f"Ray address must be HOST:PORT or ray://HOST:PORT, not {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise RayPoolError(f"cannot join the Ray cluster at {address}: {reason}") from None
 
 
 def _run(
@@ -175,7 +197,10 @@ def _start(ray: Any, actor_class: Any, make_worker: Callable[[], Any]) -> Any:
     """An actor whose worker has been built (its model loaded)."""
     actor = actor_class.remote(make_worker)
     try:
-        ray.get(actor.ready.remote())
+        error = ray.get(actor.ready.remote())
     except Exception as exc:
-        raise RayPoolError(f"a screening worker could not start: {_one_line(exc)}") from None
+        error = _one_line(exc)
+    if error is not None:
+        ray.kill(actor)
+        raise RayPoolError(f"a screening worker could not start: {error}")
     return actor
