@@ -1,3 +1,25 @@
-"""Tables of the HTTP service (API tokens, background jobs)."""
+"""Tables of the HTTP service: API tokens (only a hash of each secret is stored)."""
 
 from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bystander.evidence.db import Base, UtcDateTime
+
+
+class ApiToken(Base):
+    """An API token: its role, the data subject it is bound to (role ``subject``), and the
+    SHA-256 of its secret (the secret itself is shown once, at creation)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    label: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -1,0 +1,1 @@
+"""The service's API routers, one module per area."""

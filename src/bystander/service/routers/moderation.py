@@ -1,0 +1,89 @@
+"""The moderation queue: items, reviewer decisions, complaints and takedowns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from bystander.screening.policy import Decision
+from bystander.screening.queue import ModerationError, ModerationQueue
+from bystander.service.auth import Principal, Role, require
+from bystander.service.routers.common import services
+
+T = TypeVar("T")
+router = APIRouter(prefix="/api/moderation", tags=["moderation"])
+_MODERATOR = require(Role.MODERATOR)
+
+
+def _queue(request: Request) -> ModerationQueue:
+    found = services(request)
+    return ModerationQueue(found.engine, found.audit)
+
+
+def _call(fn: Callable[..., T], *args: Any) -> T:
+    try:
+        return fn(*args)
+    except ModerationError as exc:
+        status = 404 if str(exc).startswith("no ") else 409
+        raise HTTPException(status, str(exc)) from None
+
+
+class DecideRequest(BaseModel):
+    decision: Decision
+    note: str = Field("", max_length=2000)
+
+
+class TakedownRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ComplaintRequest(BaseModel):
+    target: str = Field(min_length=1, max_length=200, description="item id or upload SHA-256")
+    complainant: str = Field(min_length=1, max_length=128)
+    grounds: str = Field(min_length=1, max_length=2000)
+
+
+@router.get("/items", summary="Items, newest first")
+def items(
+    request: Request, status: str | None = None, who: Principal = Depends(_MODERATOR)
+) -> list[dict[str, Any]]:
+    return [i.to_dict() for i in _call(_queue(request).list, status)]
+
+
+@router.get("/items/{item_id}", summary="One item with its actions")
+def item(item_id: str, request: Request, who: Principal = Depends(_MODERATOR)) -> dict[str, Any]:
+    queue = _queue(request)
+    found = _call(queue.get, item_id)
+    return found.to_dict() | {"outcome": found.outcome, "actions": queue.actions(item_id)}
+
+
+@router.post("/items/{item_id}/decision", summary="A reviewer's decision")
+def decide(
+    item_id: str, body: DecideRequest, request: Request, who: Principal = Depends(_MODERATOR)
+) -> dict[str, Any]:
+    reviewer = f"token:{who.token_id}"
+    return _call(_queue(request).decide, item_id, reviewer, body.decision, body.note).to_dict()
+
+
+@router.post("/items/{item_id}/takedown", summary="Take an item down")
+def takedown(
+    item_id: str, body: TakedownRequest, request: Request, who: Principal = Depends(_MODERATOR)
+) -> dict[str, Any]:
+    actor = f"token:{who.token_id}"
+    return _call(_queue(request).take_down, item_id, actor, body.reason).to_dict()
+
+
+@router.post("/complaints", status_code=201, summary="Record a notice (Civil Code Art 1195)")
+def complain(
+    body: ComplaintRequest, request: Request, who: Principal = Depends(_MODERATOR)
+) -> dict[str, Any]:
+    queue = _queue(request)
+    return _call(queue.complain, body.target, body.complainant, body.grounds).to_dict()
+
+
+@router.get("/stats", summary="Items by status, complaints, time to takedown")
+def stats(request: Request, who: Principal = Depends(_MODERATOR)) -> dict[str, Any]:
+    return _queue(request).stats().to_dict()

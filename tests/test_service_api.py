@@ -1,0 +1,244 @@
+"""The HTTP API over real stores (SQLite, and PostgreSQL when configured): token auth and
+roles, subject isolation, personal-data access events, consent, audit proofs, moderation."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from bystander.evidence import merkle
+from bystander.evidence.audit import AuditLog
+from bystander.evidence.events import EventType
+from bystander.screening.policy import Decision
+from bystander.screening.queue import ModerationQueue
+from bystander.screening.screen import PORTRAIT, Reason, ScreenOutcome
+from bystander.service.app import create_app
+from bystander.service.auth import Role
+from bystander.service.settings import ServiceSettings
+
+
+@dataclass
+class Api:
+    client: TestClient
+    tokens: dict[str, str]
+    engine: Engine
+
+    def as_(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+
+@pytest.fixture()
+def api(engine: Engine) -> Iterator[Api]:
+    with TestClient(create_app(ServiceSettings(), engine=engine)) as client:
+        store = client.app.state.services.tokens  # type: ignore[attr-defined]
+        tokens = {role.value: store.create(role)[1] for role in Role if role is not Role.SUBJECT}
+        tokens["alice"] = store.create(Role.SUBJECT, subject_id="ds-alice")[1]
+        tokens["bob"] = store.create(Role.SUBJECT, subject_id="ds-bob")[1]
+        yield Api(client, tokens, engine)
+
+
+def events(api: Api, kind: EventType) -> list[dict[str, object]]:
+    return [e.event.data for e in AuditLog(api.engine).entries() if e.event.type is kind]
+
+
+def grant(api: Api, who: str, subject: str, scopes: list[str] | None = None) -> dict[str, object]:
+    body = {"subject_id": subject, "scopes": scopes or ["record-video"], "kind": "explicit"}
+    response = api.client.post("/api/consent", json=body, headers=api.as_(who))
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_health_needs_no_token_and_everything_else_does(api: Api) -> None:
+    assert api.client.get("/health").json()["status"] == "ok"
+    for method, path in [
+        ("get", "/api/consent"),
+        ("get", "/api/audit/events"),
+        ("get", "/api/moderation/items"),
+        ("get", "/api/tokens"),
+        ("get", "/api/consent/check?subject=x&scope=record-video"),
+    ]:
+        response = api.client.request(method, path)
+        assert response.status_code == 401, path
+        assert response.json() == {"detail": "a valid API token is required"}
+        bad = api.client.request(method, path, headers={"Authorization": "Bearer bst_x_y"})
+        assert bad.status_code == 401, path
+    assert "/api/consent/check" in api.client.get("/openapi.json").json()["paths"]
+
+
+def test_wrong_roles_are_refused_and_logged(api: Api) -> None:
+    for who, path in [
+        ("device", "/api/audit/events"),
+        ("auditor", "/api/moderation/items"),
+        ("moderator", "/api/consent"),
+        ("alice", "/api/tokens"),
+        ("alice", "/api/consent/check?subject=ds-alice&scope=record-video"),
+    ]:
+        response = api.client.get(path, headers=api.as_(who))
+        assert response.status_code == 403, (who, path)
+    denied = events(api, EventType.API_ACCESS_DENIED)
+    assert len(denied) == 5 and all("token_id" in d and "path" in d for d in denied)
+
+
+def test_consent_lifecycle_and_the_fast_check(api: Api) -> None:
+    record = grant(api, "device", "ds-alice")
+    check = "/api/consent/check?subject=ds-alice&scope=record-video&kind=explicit"
+    answer = api.client.get(check, headers=api.as_("device")).json()
+    assert answer["allowed"] and answer["record_id"] == record["id"]
+
+    receipt = api.client.get(f"/api/consent/{record['id']}/receipt", headers=api.as_("alice"))
+    assert receipt.status_code == 200 and receipt.json()["receipt"].count(".") == 2
+
+    withdrawn = api.client.post(f"/api/consent/{record['id']}/withdraw", headers=api.as_("alice"))
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert not api.client.get(check, headers=api.as_("device")).json()["allowed"]
+
+
+def test_a_data_subject_sees_only_their_own_records(api: Api) -> None:
+    mine = grant(api, "alice", "ds-alice")
+    theirs = grant(api, "device", "ds-bob")
+    listed = api.client.get("/api/consent?subject=ds-bob", headers=api.as_("alice")).json()
+    assert [r["id"] for r in listed] == [mine["id"]]  # the subject filter is forced to alice
+    assert (
+        api.client.get(f"/api/consent/{theirs['id']}", headers=api.as_("alice")).status_code == 404
+    )
+    assert (
+        api.client.post(
+            f"/api/consent/{theirs['id']}/withdraw", headers=api.as_("alice")
+        ).status_code
+        == 404
+    )
+    refused = api.client.post(
+        "/api/consent",
+        headers=api.as_("alice"),
+        json={"subject_id": "ds-bob", "scopes": ["record-video"]},
+    )
+    assert refused.status_code == 403
+    both = api.client.get("/api/consent", headers=api.as_("auditor")).json()
+    assert {r["id"] for r in both} == {mine["id"], theirs["id"]}
+    reads = events(api, EventType.PERSONAL_DATA_ACCESSED)
+    assert len(reads) == 2 and {r["role"] for r in reads} == {"subject", "auditor"}
+    assert all("ds-" not in str(r["resource"]) or r["role"] == "subject" for r in reads)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"subject_id": "ds-x", "scopes": ["teleport"]}, 422),
+        ({"subject_id": "", "scopes": ["record-video"]}, 422),
+        ({"subject_id": "ds-x", "scopes": []}, 422),
+        ("not json", 422),
+    ],
+)
+def test_bad_consent_requests(api: Api, body: object, status: int) -> None:
+    kwargs = {"json": body} if isinstance(body, dict) else {"content": str(body)}
+    response = api.client.post("/api/consent", headers=api.as_("device"), **kwargs)  # type: ignore[arg-type]
+    assert response.status_code == status
+
+
+def test_unknown_records_are_404_in_one_line(api: Api) -> None:
+    response = api.client.get("/api/consent/nope", headers=api.as_("auditor"))
+    assert response.status_code == 404 and "\n" not in response.json()["detail"]
+
+
+def test_audit_events_and_proofs_verify(api: Api) -> None:
+    for subject in ("ds-a", "ds-b", "ds-c"):
+        grant(api, "device", subject)
+    page = api.client.get("/api/audit/events?start=0&limit=2", headers=api.as_("auditor")).json()
+    assert len(page["events"]) == 2 and page["size"] >= 3
+    size = page["size"]
+    proof = api.client.get(
+        f"/api/audit/proofs/inclusion?index=1&tree_size={size}", headers=api.as_("auditor")
+    ).json()
+    path = [base64.b64decode(h) for h in proof["proof"]]
+    leaf, root = base64.b64decode(proof["leaf_hash"]), base64.b64decode(proof["root_hash"])
+    assert merkle.verify_inclusion(leaf, 1, size, path, root)
+    assert not merkle.verify_inclusion(leaf, 2, size, path, root)
+    checkpoint = api.client.post("/api/audit/checkpoints", headers=api.as_("auditor")).json()
+    assert checkpoint["size"] >= size
+    grant(api, "device", "ds-d")
+    consistency = api.client.get(
+        f"/api/audit/proofs/consistency?old_size={size}", headers=api.as_("auditor")
+    ).json()
+    assert consistency["new_size"] > size
+    assert merkle.verify_consistency(
+        size,
+        consistency["new_size"],
+        [base64.b64decode(h) for h in consistency["proof"]],
+        base64.b64decode(consistency["old_root"]),
+        base64.b64decode(consistency["new_root"]),
+    )
+    bad = api.client.get(
+        f"/api/audit/proofs/inclusion?index={size + 50}", headers=api.as_("auditor")
+    )
+    assert bad.status_code == 400
+
+
+def test_moderation_review_and_takedown(api: Api) -> None:
+    queue = ModerationQueue(api.engine, AuditLog(api.engine))
+    held = queue.submit(
+        ScreenOutcome(
+            "u.mp4",
+            hashlib.sha256(b"u").hexdigest(),
+            1,
+            Decision.HOLD,
+            "tampered",
+            (Reason("tampered", PORTRAIT),),
+        )
+    )
+    mod = api.as_("moderator")
+    listed = api.client.get("/api/moderation/items?status=held", headers=mod).json()
+    assert [i["id"] for i in listed] == [held.id]
+    complaint = api.client.post(
+        "/api/moderation/complaints",
+        headers=mod,
+        json={"target": held.sha256, "complainant": "ref-1", "grounds": "me"},
+    )
+    assert complaint.status_code == 201 and complaint.json()["item_id"] == held.id
+    decided = api.client.post(
+        f"/api/moderation/items/{held.id}/decision",
+        headers=mod,
+        json={"decision": "reject", "note": "covert"},
+    )
+    assert decided.json()["status"] == "rejected"
+    down = api.client.post(
+        f"/api/moderation/items/{held.id}/takedown", headers=mod, json={"reason": "notice upheld"}
+    )
+    assert down.json()["status"] == "taken_down"
+    again = api.client.post(
+        f"/api/moderation/items/{held.id}/takedown", headers=mod, json={"reason": "again"}
+    )
+    assert again.status_code == 409
+    assert api.client.get("/api/moderation/items/nope", headers=mod).status_code == 404
+    stats = api.client.get("/api/moderation/stats", headers=mod).json()
+    assert stats["takedowns"] == 1 and stats["open_complaints"] == 0
+
+
+def test_tokens_are_admin_only_and_revocation_applies_at_once(api: Api) -> None:
+    admin = api.as_("admin")
+    created = api.client.post("/api/tokens", headers=admin, json={"role": "device"}).json()
+    secret, token_id = created["token"], created["token_id"]
+    assert (
+        api.client.get("/api/tokens/me", headers={"Authorization": f"Bearer {secret}"}).json()[
+            "role"
+        ]
+        == "device"
+    )
+    listed = api.client.get("/api/tokens", headers=admin).json()
+    assert all("token" not in t for t in listed) and token_id in {t["token_id"] for t in listed}
+    assert api.client.delete(f"/api/tokens/{token_id}", headers=admin).status_code == 204
+    gone = api.client.get("/api/tokens/me", headers={"Authorization": f"Bearer {secret}"})
+    assert gone.status_code == 401
+    subject = api.client.post("/api/tokens", headers=admin, json={"role": "subject"})
+    assert subject.status_code == 400 and "--subject" in subject.json()["detail"]
+
+
+def test_the_cookie_works_like_the_header(api: Api) -> None:
+    api.client.cookies.set("bystander_token", api.tokens["auditor"])
+    assert api.client.get("/api/audit/events").status_code == 200
+    api.client.cookies.clear()
