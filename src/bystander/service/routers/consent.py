@@ -55,10 +55,11 @@ def grant(body: GrantRequest, request: Request, who: Principal = Depends(_PEOPLE
 
 
 @router.get("/check", response_model=CheckAnswer, summary="May this subject's data be used now?")
-def check(
+async def check(
     subject: str, scope: Scope, request: Request, kind: ConsentKind = ConsentKind.GENERAL,
     who: Principal = Depends(require(Role.DEVICE)),
 ) -> CheckAnswer:  # fmt: skip
+    # one indexed query (about 0.1 ms): cheaper on the loop than a hop to the thread pool
     decision = services(request).consent.check(subject, scope, kind=kind)
     return CheckAnswer(allowed=decision.allowed, record_id=decision.record_id,
                        reason=decision.reason)  # fmt: skip
