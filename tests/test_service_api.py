@@ -7,6 +7,7 @@ import base64
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,6 +22,8 @@ from bystander.screening.screen import PORTRAIT, Reason, ScreenOutcome
 from bystander.service.app import create_app
 from bystander.service.auth import Role
 from bystander.service.settings import ServiceSettings
+from bystander.vision.synthetic import SyntheticClip
+from tests.helpers import crop, decode_frames, sharpness
 
 
 @dataclass
@@ -242,3 +245,72 @@ def test_the_cookie_works_like_the_header(api: Api) -> None:
     api.client.cookies.set("bystander_token", api.tokens["auditor"])
     assert api.client.get("/api/audit/events").status_code == 200
     api.client.cookies.clear()
+
+
+# --- protect jobs -----------------------------------------------------------------------------
+
+
+def wait_for(api: Api, job_id: str, who: str = "device") -> dict[str, object]:
+    import time
+
+    for _ in range(600):
+        job = api.client.get(f"/api/jobs/{job_id}", headers=api.as_(who)).json()
+        if job["state"] in ("done", "failed"):
+            return job  # type: ignore[no-any-return]
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def test_protect_job_upload_progress_and_download(
+    api: Api, demo_clip: SyntheticClip, tmp_path: Path
+) -> None:
+    with demo_clip.path.open("rb") as handle:
+        started = api.client.post(
+            "/api/protect", headers=api.as_("device"), files={"file": ("x.bin", handle)}
+        )
+    assert started.status_code == 202, started.text
+    job = wait_for(api, started.json()["id"])
+    assert job["state"] == "done" and job["progress"] == 1.0, job
+    output = api.client.get(f"/api/jobs/{job['id']}/output", headers=api.as_("device"))
+    assert output.status_code == 200
+    protected = tmp_path / "protected.mp4"
+    protected.write_bytes(output.content)
+    frames = decode_frames(protected)
+    assert len(frames) == len(demo_clip.face_boxes)
+    original = decode_frames(demo_clip.path)
+    box = demo_clip.face_boxes[-1]
+    assert sharpness(crop(frames[-1], box)) < 0.25 * sharpness(crop(original[-1], box))
+    report = api.client.get(f"/api/jobs/{job['id']}/report", headers=api.as_("device")).json()
+    assert report["summary"]["regions_redacted"] > 0
+    # another device's token does not see the job
+    other = api.client.post("/api/tokens", headers=api.as_("admin"), json={"role": "device"})
+    stranger = {"Authorization": f"Bearer {other.json()['token']}"}
+    assert api.client.get(f"/api/jobs/{job['id']}", headers=stranger).status_code == 404
+
+
+def test_uploads_are_typed_by_content_and_size_limited(api: Api, demo_clip: SyntheticClip) -> None:
+    text = api.client.post(
+        "/api/protect", headers=api.as_("device"), files={"file": ("clip.mp4", b"hello" * 100)}
+    )
+    assert text.status_code == 415 and "checked by content" in text.json()["detail"]
+    services = api.client.app.state.services  # type: ignore[attr-defined]
+    services.settings = ServiceSettings(max_upload_bytes=1000)
+    big = api.client.post(
+        "/api/protect",
+        headers=api.as_("device"),
+        files={"file": ("clip.mp4", demo_clip.path.read_bytes())},
+    )
+    assert big.status_code == 413
+    assert api.client.post("/api/protect", headers=api.as_("alice")).status_code == 403
+
+
+def test_a_corrupt_video_fails_its_job_cleanly(api: Api, demo_clip: SyntheticClip) -> None:
+    damaged = demo_clip.path.read_bytes()[:5000]  # an MP4 header, then nothing
+    started = api.client.post(
+        "/api/protect", headers=api.as_("device"), files={"file": ("a.mp4", damaged)}
+    )
+    assert started.status_code == 202
+    job = wait_for(api, started.json()["id"])
+    assert job["state"] == "failed" and "\n" not in str(job["message"])
+    gone = api.client.get(f"/api/jobs/{job['id']}/output", headers=api.as_("device"))
+    assert gone.status_code == 409

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -21,6 +22,7 @@ from bystander.errors import BystanderError
 from bystander.evidence.audit import AuditLog
 from bystander.evidence.db import init_db, make_engine
 from bystander.service.auth import TokenStore
+from bystander.service.jobs import JobRunner
 from bystander.service.settings import ServiceSettings
 
 
@@ -33,6 +35,8 @@ class Services:
     audit: AuditLog
     consent: ConsentStore
     tokens: TokenStore
+    jobs: JobRunner = field(default_factory=JobRunner)
+    job_folders: dict[str, Path] = field(default_factory=dict)
 
 
 def open_services(settings: ServiceSettings, engine: Engine | None = None) -> Services:
@@ -46,7 +50,7 @@ def open_services(settings: ServiceSettings, engine: Engine | None = None) -> Se
 def create_app(settings: ServiceSettings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """The service over the database in ``settings``, or over ``engine`` (which the caller
     then owns), opened when the app starts."""
-    from bystander.service.routers import audit, consent, moderation, tokens
+    from bystander.service.routers import audit, consent, moderation, protect, tokens
 
     settings = settings or ServiceSettings()
 
@@ -56,6 +60,7 @@ def create_app(settings: ServiceSettings | None = None, *, engine: Engine | None
         try:
             yield
         finally:
+            app.state.services.jobs.shutdown()
             if engine is None:
                 app.state.services.engine.dispose()
 
@@ -71,7 +76,7 @@ def create_app(settings: ServiceSettings | None = None, *, engine: Engine | None
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    for module in (consent, audit, moderation, tokens):
+    for module in (consent, audit, moderation, protect, tokens):
         app.include_router(module.router)
 
     @app.exception_handler(ConsentNotFoundError)
