@@ -271,7 +271,7 @@ def test_protect_job_upload_progress_and_download(
     assert started.status_code == 202, started.text
     job = wait_for(api, started.json()["id"])
     assert job["state"] == "done" and job["progress"] == 1.0, job
-    output = api.client.get(f"/api/jobs/{job['id']}/output", headers=api.as_("device"))
+    output = api.client.get(f"/api/jobs/{job['id']}/files/output", headers=api.as_("device"))
     assert output.status_code == 200
     protected = tmp_path / "protected.mp4"
     protected.write_bytes(output.content)
@@ -280,7 +280,7 @@ def test_protect_job_upload_progress_and_download(
     original = decode_frames(demo_clip.path)
     box = demo_clip.face_boxes[-1]
     assert sharpness(crop(frames[-1], box)) < 0.25 * sharpness(crop(original[-1], box))
-    report = api.client.get(f"/api/jobs/{job['id']}/report", headers=api.as_("device")).json()
+    report = api.client.get(f"/api/jobs/{job['id']}/files/report", headers=api.as_("device")).json()
     assert report["summary"]["regions_redacted"] > 0
     # another device's token does not see the job
     other = api.client.post("/api/tokens", headers=api.as_("admin"), json={"role": "device"})
@@ -312,5 +312,54 @@ def test_a_corrupt_video_fails_its_job_cleanly(api: Api, demo_clip: SyntheticCli
     assert started.status_code == 202
     job = wait_for(api, started.json()["id"])
     assert job["state"] == "failed" and "\n" not in str(job["message"])
-    gone = api.client.get(f"/api/jobs/{job['id']}/output", headers=api.as_("device"))
+    gone = api.client.get(f"/api/jobs/{job['id']}/files/output", headers=api.as_("device"))
     assert gone.status_code == 409
+
+
+# --- inspections ------------------------------------------------------------------------------
+
+
+def _zip_bundle(folder: Path, target: Path) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(target, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            archive.write(path, Path("bundle") / path.relative_to(folder))
+    return target
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bundles" / "glasses-compliant"
+
+
+def test_inspection_job_findings_report_and_pia(api: Api, tmp_path: Path) -> None:
+    archive = _zip_bundle(EXAMPLE, tmp_path / "bundle.zip")
+    started = api.client.post(
+        "/api/inspections",
+        headers=api.as_("auditor"),
+        files={"file": ("b.zip", archive.read_bytes())},
+    )
+    assert started.status_code == 202, started.text
+    job = wait_for(api, started.json()["id"], who="auditor")
+    assert job["state"] == "done", job
+    assert job["result"]["violations"] == 0  # the example device is compliant
+    base = f"/api/jobs/{job['id']}/files"
+    findings = api.client.get(f"{base}/findings", headers=api.as_("auditor")).json()
+    assert findings["findings"]
+    report = api.client.get(f"{base}/report", headers=api.as_("auditor"))
+    assert report.headers["content-type"].startswith("text/html") and "<html" in report.text
+    assert "<html" in api.client.get(f"{base}/pia", headers=api.as_("auditor")).text
+    assert api.client.get(f"{base}/nope", headers=api.as_("auditor")).status_code == 404
+
+
+def test_bad_bundle_archives_are_refused(api: Api, tmp_path: Path) -> None:
+    import zipfile
+
+    evil = tmp_path / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as archive:
+        archive.writestr("../../escape.txt", "x")
+    for content, status in [(evil.read_bytes(), 400), (b"plain text", 415), (b"PK\x03\x04xx", 400)]:
+        response = api.client.post(
+            "/api/inspections", headers=api.as_("auditor"), files={"file": ("b.zip", content)}
+        )
+        assert response.status_code == status, response.text
+    assert api.client.post("/api/inspections", headers=api.as_("device")).status_code == 403

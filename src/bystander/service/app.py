@@ -50,7 +50,15 @@ def open_services(settings: ServiceSettings, engine: Engine | None = None) -> Se
 def create_app(settings: ServiceSettings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """The service over the database in ``settings``, or over ``engine`` (which the caller
     then owns), opened when the app starts."""
-    from bystander.service.routers import audit, consent, moderation, protect, tokens
+    from bystander.service.routers import (
+        audit,
+        consent,
+        inspections,
+        jobs,
+        moderation,
+        protect,
+        tokens,
+    )
 
     settings = settings or ServiceSettings()
 
@@ -76,7 +84,7 @@ def create_app(settings: ServiceSettings | None = None, *, engine: Engine | None
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    for module in (consent, audit, moderation, protect, tokens):
+    for module in (consent, audit, moderation, protect, inspections, jobs, tokens):
         app.include_router(module.router)
 
     @app.exception_handler(ConsentNotFoundError)

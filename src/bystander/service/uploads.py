@@ -7,7 +7,6 @@ from pathlib import Path
 from fastapi import HTTPException, UploadFile
 
 
-
 def sniff(head: bytes) -> str | None:
     """The media type of a file from its first bytes, as a suffix; None if not media."""
     if head.startswith(b"\xff\xd8\xff"):

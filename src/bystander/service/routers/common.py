@@ -20,7 +20,12 @@ def accessed(request: Request, who: Principal, resource: str, subject: str | Non
         AuditEvent(
             type=EventType.PERSONAL_DATA_ACCESSED,
             subject_id=subject,
-            data={"token_id": who.token_id, "role": who.role.value, "method": request.method,
-                  "path": request.url.path, "resource": resource},
+            data={
+                "token_id": who.token_id,
+                "role": who.role.value,
+                "method": request.method,
+                "path": request.url.path,
+                "resource": resource,
+            },
         )
     )

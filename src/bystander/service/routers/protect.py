@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, Depends, File, Request, UploadFile
 
 from bystander import config
 from bystander.service.auth import Principal, Role, require
-from bystander.service.jobs import JobInfo, Progress
+from bystander.service.jobs import Progress
 from bystander.service.routers.common import services
 from bystander.service.uploads import save_upload
 
@@ -18,18 +17,19 @@ router = APIRouter(prefix="/api", tags=["protect"])
 _DEVICE = require(Role.DEVICE)
 
 
-def _job_folder(job_key: str) -> Path:
-    return config.home() / "service" / "protect" / job_key
+def job_folder(kind: str) -> Path:
+    """A new folder for one job's upload and results, under the home folder."""
+    import uuid
+
+    return config.home() / "service" / kind / uuid.uuid4().hex
 
 
 @router.post("/protect", status_code=202, summary="Upload a file to protect (a background job)")
 async def protect(
     request: Request, file: UploadFile = File(...), who: Principal = Depends(_DEVICE)
 ) -> dict[str, Any]:
-    import uuid
-
     found = services(request)
-    folder = _job_folder(uuid.uuid4().hex)
+    folder = job_folder("protect")
     source = await save_upload(file, folder, found.settings.max_upload_bytes)
     target = folder / f"protected{source.suffix}"
 
@@ -41,41 +41,11 @@ async def protect(
         (folder / "report.json").write_text(item.model_dump_json(indent=2))
         summary = item.summary
         return {"frames": summary.frames, "regions_redacted": summary.regions_redacted,
-                "output": target.name, "report": "report.json"}  # fmt: skip
+                "files": {"output": target.name, "report": "report.json"}}  # fmt: skip
 
     job = found.jobs.submit("protect", who.token_id, work)
     found.job_folders[job.id] = folder
     return job.to_dict()
-
-
-@router.get("/jobs/{job_id}", summary="A job's state and progress")
-def job(job_id: str, request: Request, who: Principal = Depends(_DEVICE)) -> dict[str, Any]:
-    return _owned(request, job_id, who).to_dict()
-
-
-@router.get("/jobs/{job_id}/output", summary="The protected file of a finished job")
-def output(job_id: str, request: Request, who: Principal = Depends(_DEVICE)) -> FileResponse:
-    return _file(request, job_id, who, "output")
-
-
-@router.get("/jobs/{job_id}/report", summary="The protect report of a finished job")
-def report(job_id: str, request: Request, who: Principal = Depends(_DEVICE)) -> FileResponse:
-    return _file(request, job_id, who, "report")
-
-
-def _owned(request: Request, job_id: str, who: Principal) -> JobInfo:
-    found = services(request).jobs.get(job_id)
-    if found is None or (who.role is not Role.ADMIN and found.owner != who.token_id):
-        raise HTTPException(404, f"no job {job_id}")
-    return found
-
-
-def _file(request: Request, job_id: str, who: Principal, key: str) -> FileResponse:
-    found = _owned(request, job_id, who)
-    if found.state != "done":
-        raise HTTPException(409, f"job {job_id} is {found.state}")
-    path = services(request).job_folders[job_id] / str(found.result[key])
-    return FileResponse(path, filename=path.name)
 
 
 class _Listener:

@@ -1,0 +1,43 @@
+"""Background jobs: state and progress, and the files a finished job produced."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse
+
+from bystander.service.auth import Principal, Role, require
+from bystander.service.jobs import JobInfo
+from bystander.service.routers.common import services
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+_WORKERS = require(Role.DEVICE, Role.AUDITOR, Role.MODERATOR)
+
+
+@router.get("/{job_id}", summary="A job's state and progress (its owner's, or any for admin)")
+def job(job_id: str, request: Request, who: Principal = Depends(_WORKERS)) -> dict[str, Any]:
+    return owned(request, job_id, who).to_dict()
+
+
+@router.get("/{job_id}/files/{name}", summary="A file a finished job produced")
+def job_file(
+    job_id: str, name: str, request: Request, who: Principal = Depends(_WORKERS)
+) -> FileResponse:
+    found = owned(request, job_id, who)
+    if found.state != "done":
+        raise HTTPException(409, f"job {job_id} is {found.state}")
+    files = found.result.get("files") or {}
+    if name not in files:
+        raise HTTPException(404, f"job {job_id} has no file {name!r} (it has {sorted(files)})")
+    path = services(request).job_folders[job_id] / str(files[name])
+    media = "text/html" if path.suffix == ".html" else None
+    return FileResponse(path, filename=path.name, media_type=media)
+
+
+def owned(request: Request, job_id: str, who: Principal) -> JobInfo:
+    """The job if ``who`` started it (or is admin); 404 otherwise."""
+    found = services(request).jobs.get(job_id)
+    if found is None or (who.role is not Role.ADMIN and found.owner != who.token_id):
+        raise HTTPException(404, f"no job {job_id}")
+    return found
