@@ -363,3 +363,29 @@ def test_bad_bundle_archives_are_refused(api: Api, tmp_path: Path) -> None:
         )
         assert response.status_code == status, response.text
     assert api.client.post("/api/inspections", headers=api.as_("device")).status_code == 403
+
+
+def test_screening_an_upload_lands_in_the_queue_side_by_side(
+    api: Api, demo_clip: SyntheticClip
+) -> None:
+    mod = api.as_("moderator")
+    started = api.client.post(
+        "/api/moderation/uploads",
+        headers=mod,
+        files={"file": ("c.mp4", demo_clip.path.read_bytes())},
+    )
+    assert started.status_code == 202, started.text
+    job = wait_for(api, started.json()["id"], who="moderator")
+    assert job["state"] == "done" and job["result"]["decision"] == "anonymize", job
+    item = job["result"]["item_id"]
+    original = api.client.get(f"/api/moderation/items/{item}/media/original", headers=mod)
+    anonymized = api.client.get(f"/api/moderation/items/{item}/media/anonymized", headers=mod)
+    assert original.content == demo_clip.path.read_bytes()
+    assert anonymized.status_code == 200 and anonymized.content != original.content
+    for who in ("auditor", "alice"):
+        denied = api.client.get(
+            f"/api/moderation/items/{item}/media/original", headers=api.as_(who)
+        )
+        assert denied.status_code == 403
+    reads = events(api, EventType.PERSONAL_DATA_ACCESSED)
+    assert [r["resource"] for r in reads] == [f"moderation-original:{item}"]

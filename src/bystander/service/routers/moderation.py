@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from bystander.screening.policy import Decision
 from bystander.screening.queue import ModerationError, ModerationQueue
 from bystander.service.auth import Principal, Role, require
-from bystander.service.routers.common import services
+from bystander.service.jobs import Progress
+from bystander.service.routers.common import accessed, services
+from bystander.service.routers.protect import job_folder
+from bystander.service.uploads import save_upload
 
 T = TypeVar("T")
 router = APIRouter(prefix="/api/moderation", tags=["moderation"])
@@ -87,3 +92,44 @@ def complain(
 @router.get("/stats", summary="Items by status, complaints, time to takedown")
 def stats(request: Request, who: Principal = Depends(_MODERATOR)) -> dict[str, Any]:
     return _queue(request).stats().to_dict()
+
+
+@router.post("/uploads", status_code=202, summary="Screen an upload into the queue (a job)")
+async def screen_upload(
+    request: Request, file: UploadFile = File(...), who: Principal = Depends(_MODERATOR)
+) -> dict[str, Any]:
+    found = services(request)
+    folder = job_folder("screen")
+    source = await save_upload(file, folder, found.settings.max_upload_bytes)
+
+    def work(progress: Progress) -> dict[str, Any]:
+        from bystander.screening.policy import load_policy
+        from bystander.screening.screen import Screener
+
+        progress(0.1, "screening")
+        outcome = Screener(load_policy(None), anonymized_dir=folder).screen(source)
+        item = ModerationQueue(found.engine, found.audit).submit(outcome)
+        return {"item_id": item.id, "decision": outcome.decision.value}
+
+    job = found.jobs.submit("screen", who.token_id, work)
+    found.job_folders[job.id] = folder
+    return job.to_dict()
+
+
+@router.get("/items/{item_id}/media/{which}", summary="An item's original or anonymized file")
+def media(
+    item_id: str, which: str, request: Request, who: Principal = Depends(_MODERATOR)
+) -> FileResponse:
+    """The original only for moderators and admins (this route's roles); every read of an
+    original is a personal-data access event."""
+    found = _call(_queue(request).get, item_id)
+    if which == "original":
+        path = Path(found.path)
+        accessed(request, who, f"moderation-original:{item_id}", None)
+    elif which == "anonymized" and found.anonymized_path:
+        path = Path(found.anonymized_path)
+    else:
+        raise HTTPException(404, f"item {item_id} has no {which} file")
+    if not path.is_file():
+        raise HTTPException(404, f"the {which} file of item {item_id} is no longer stored")
+    return FileResponse(path, filename=path.name)
