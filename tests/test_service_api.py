@@ -389,3 +389,49 @@ def test_screening_an_upload_lands_in_the_queue_side_by_side(
         assert denied.status_code == 403
     reads = events(api, EventType.PERSONAL_DATA_ACCESSED)
     assert [r["resource"] for r in reads] == [f"moderation-original:{item}"]
+
+
+# --- enrolment --------------------------------------------------------------------------------
+
+
+def _photo() -> bytes:
+    import io
+
+    from PIL import Image
+
+    from bystander.vision.synthetic import astronaut_head
+
+    buffer = io.BytesIO()
+    Image.fromarray(astronaut_head()[0]).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_enrolment_needs_separate_consent_and_never_exports(api: Api) -> None:
+    dev = api.as_("device")
+    form = {"subject_id": "ds-alice"}
+    refused = api.client.post(
+        "/api/enrolment", headers=dev, data=form, files={"photo": ("me.png", _photo())}
+    )
+    assert refused.status_code == 400 and "face-enrolment" in refused.json()["detail"]
+    grant(api, "alice", "ds-alice", ["face-enrolment"])  # explicit, not separate
+    api.client.post(
+        "/api/consent",
+        headers=dev,
+        json={"subject_id": "ds-alice", "scopes": ["face-enrolment"], "kind": "separate"},
+    )
+    made = api.client.post(
+        "/api/enrolment", headers=dev, data=form, files={"photo": ("me.png", _photo())}
+    )
+    assert made.status_code == 201, made.text
+    template = made.json()["template_id"]
+    listed = api.client.get("/api/enrolment", headers=dev).json()
+    assert [t["template_id"] for t in listed] == [template]
+    assert all("vector" not in t and "ciphertext" not in t for t in listed)
+    export = api.client.get(f"/api/enrolment/{template}/export", headers=api.as_("admin"))
+    assert export.status_code == 403 and "never leave" in export.json()["detail"]
+    assert events(api, EventType.TEMPLATE_ACCESS_REFUSED)
+    text = api.client.post(
+        "/api/enrolment", headers=dev, data=form, files={"photo": ("me.png", b"not an image")}
+    )
+    assert text.status_code == 415
+    assert api.client.delete("/api/enrolment/ds-alice", headers=dev).json() == {"deleted": 1}

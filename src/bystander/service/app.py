@@ -53,6 +53,7 @@ def create_app(settings: ServiceSettings | None = None, *, engine: Engine | None
     from bystander.service.routers import (
         audit,
         consent,
+        enrolment,
         inspections,
         jobs,
         moderation,
@@ -84,7 +85,7 @@ def create_app(settings: ServiceSettings | None = None, *, engine: Engine | None
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    for module in (consent, audit, moderation, protect, inspections, jobs, tokens):
+    for module in (consent, enrolment, audit, moderation, protect, inspections, jobs, tokens):
         app.include_router(module.router)
 
     @app.exception_handler(ConsentNotFoundError)

@@ -153,10 +153,15 @@ def require(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
         principal = principal_from_request(request)
         if principal.role not in allowed:
             request.app.state.services.audit.append(
-                AuditEvent(type=EventType.API_ACCESS_DENIED, data={
-                    "token_id": principal.token_id, "role": principal.role.value,
-                    "method": request.method, "path": request.url.path,
-                })
+                AuditEvent(
+                    type=EventType.API_ACCESS_DENIED,
+                    data={
+                        "token_id": principal.token_id,
+                        "role": principal.role.value,
+                        "method": request.method,
+                        "path": request.url.path,
+                    },
+                )
             )
             raise HTTPException(403, f"role {principal.role} may not do this")
         return principal
