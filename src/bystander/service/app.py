@@ -87,6 +87,13 @@ def create_app(settings: ServiceSettings | None = None, *, engine: Engine | None
 
     for module in (consent, enrolment, audit, moderation, protect, inspections, jobs, tokens):
         app.include_router(module.router)
+    from fastapi.staticfiles import StaticFiles
+
+    from bystander.service import dashboard
+
+    app.include_router(dashboard.router)
+    static = Path(__file__).parent / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
 
     @app.exception_handler(ConsentNotFoundError)
     async def _not_found(request: Request, exc: ConsentNotFoundError) -> JSONResponse:

@@ -31,8 +31,10 @@ def job_file(
     if name not in files:
         raise HTTPException(404, f"job {job_id} has no file {name!r} (it has {sorted(files)})")
     path = services(request).job_folders[job_id] / str(files[name])
-    media = "text/html" if path.suffix == ".html" else None
-    return FileResponse(path, filename=path.name, media_type=media)
+    if path.suffix in (".html", ".json"):  # reports open in the browser
+        media = "text/html" if path.suffix == ".html" else "application/json"
+        return FileResponse(path, media_type=media, content_disposition_type="inline")
+    return FileResponse(path, filename=path.name)
 
 
 def owned(request: Request, job_id: str, who: Principal) -> JobInfo:

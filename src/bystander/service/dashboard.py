@@ -1,0 +1,286 @@
+"""The web dashboard: server-rendered pages over the same stores, with light JavaScript.
+
+Log in with an API token (kept in an HttpOnly, SameSite=Strict cookie); forms that change
+state carry a CSRF token that must match a second cookie (double submit). Pages: consent
+manager, audit timeline (with a chart of events by type), protect and inspection uploads with
+job progress, and the moderation queue with original and protected side by side (the
+original only for moderators and admins).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from bystander.consent.models import ConsentKind, Scope
+from bystander.screening.policy import Decision
+from bystander.screening.queue import ModerationQueue
+from bystander.service.auth import COOKIE, Principal, Role, principal_from_request
+from bystander.service.routers.common import accessed, services
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+CSRF_COOKIE = "bystander_csrf"
+_VIDEO = {".mp4", ".mov", ".webm"}
+
+
+def _who(request: Request) -> Principal | None:
+    try:
+        return principal_from_request(request)
+    except HTTPException:
+        return None
+
+
+def _page(request: Request, name: str, who: Principal, **context: Any) -> HTMLResponse:
+    context.setdefault("title", name.split(".")[0].capitalize())
+    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    response = templates.TemplateResponse(request, name, {"who": who, "csrf": csrf, **context})
+    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
+    return response
+
+
+def _check_csrf(request: Request, token: str) -> None:
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    if not expected or not secrets.compare_digest(expected, token):
+        raise HTTPException(403, "missing or wrong form token (CSRF)")
+
+
+def _login_first(request: Request) -> Principal | RedirectResponse:
+    who = _who(request)
+    return who if who is not None else RedirectResponse("/login", status_code=303)
+
+
+@router.get("/", response_model=None)
+def home(request: Request) -> Response:
+    return RedirectResponse("/consents" if _who(request) else "/login", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(request, "login.html", {"who": None, "title": "Log in"})
+
+
+@router.post("/login", response_model=None)
+def login(request: Request, token: str = Form(...)) -> Response:
+    if services(request).tokens.verify(token.strip()) is None:
+        return templates.TemplateResponse(
+            request,
+            "login.html",
+            {"who": None, "title": "Log in", "error": "Unknown token."},
+            status_code=401,
+        )
+    response = RedirectResponse("/consents", status_code=303)
+    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict")
+    response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), httponly=True, samesite="strict")
+    return response
+
+
+@router.get("/logout")
+def logout() -> RedirectResponse:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
+    return response
+
+
+# --- consent ----------------------------------------------------------------------------------
+
+
+@router.get("/consents", response_model=None)
+def consents(request: Request) -> Response:
+    who = _login_first(request)
+    if isinstance(who, RedirectResponse):
+        return who
+    if who.role not in (Role.ADMIN, Role.DEVICE, Role.AUDITOR, Role.SUBJECT):
+        raise HTTPException(403, f"role {who.role} may not see consent records")
+    subject = who.subject_id if who.role is Role.SUBJECT else None
+    records = services(request).consent.list(subject)
+    accessed(request, who, f"consent-records:{subject or '*'}", subject)
+    return _page(
+        request,
+        "consents.html",
+        who,
+        records=records,
+        title="Consent",
+        can_change=who.role in (Role.ADMIN, Role.DEVICE, Role.SUBJECT),
+        scopes=[s.value for s in Scope],
+        kinds=[k.value for k in ConsentKind],
+    )
+
+
+@router.post("/consents")
+def grant(
+    request: Request,
+    subject_id: str = Form(...),
+    scope: Scope = Form(...),
+    kind: ConsentKind = Form(...),
+    csrf: str = Form(""),
+) -> RedirectResponse:
+    _check_csrf(request, csrf)
+    who = principal_from_request(request)
+    if who.role not in (Role.ADMIN, Role.DEVICE, Role.SUBJECT) or (
+        who.role is Role.SUBJECT and subject_id != who.subject_id
+    ):
+        raise HTTPException(403, "you may not record this consent")
+    services(request).consent.grant(subject_id, [scope], kind=kind)
+    return RedirectResponse("/consents", status_code=303)
+
+
+@router.post("/consents/{record_id}/withdraw")
+def withdraw(request: Request, record_id: str, csrf: str = Form("")) -> RedirectResponse:
+    _check_csrf(request, csrf)
+    who = principal_from_request(request)
+    store = services(request).consent
+    record = store.get(record_id)
+    mine = who.role is Role.SUBJECT and record.subject.id == who.subject_id
+    if who.role not in (Role.ADMIN, Role.DEVICE) and not mine:
+        raise HTTPException(404, f"no consent record {record_id}")
+    store.withdraw(record_id)
+    return RedirectResponse("/consents", status_code=303)
+
+
+# --- audit ------------------------------------------------------------------------------------
+
+
+@router.get("/audit", response_model=None)
+def audit(request: Request) -> Response:
+    who = _login_first(request)
+    if isinstance(who, RedirectResponse):
+        return who
+    if who.role not in (Role.ADMIN, Role.AUDITOR):
+        raise HTTPException(403, f"role {who.role} may not read the audit log")
+    log = services(request).audit
+    size = log.size()
+    newest = list(log.entries(max(0, size - 200), size))[::-1]
+    everything = Counter(e.event.type.value for e in log.entries(max(0, size - 5000), size))
+    accessed(request, who, f"audit:{max(0, size - 200)}-{size}", None)
+    return _page(
+        request,
+        "audit.html",
+        who,
+        events=newest,
+        size=size,
+        chart=bar_chart(everything),
+        title="Audit",
+    )
+
+
+def bar_chart(counts: Counter[str], width: int = 640) -> Markup:
+    """A horizontal bar chart as inline SVG (labels escaped)."""
+    rows = counts.most_common(15)
+    if not rows:
+        return Markup("<p>No events yet.</p>")
+    top = max(n for _, n in rows)
+    bars = []
+    for index, (label, count) in enumerate(rows):
+        y, length = index * 22, max(2, round((width - 260) * count / top))
+        bars.append(
+            f'<text x="0" y="{y + 15}" font-size="12">{escape(label)}</text>'
+            f'<rect x="230" y="{y + 3}" width="{length}" height="16" fill="#4a78c2"></rect>'
+            f'<text x="{236 + length}" y="{y + 15}" font-size="12">{count}</text>'
+        )
+    height = len(rows) * 22
+    return Markup(
+        f'<svg class="chart" width="{width}" height="{height}" role="img">'
+        + "".join(bars)
+        + "</svg>"
+    )
+
+
+# --- uploads ----------------------------------------------------------------------------------
+
+
+@router.get("/protect", response_model=None)
+def protect_page(request: Request) -> Response:
+    who = _login_first(request)
+    if isinstance(who, RedirectResponse):
+        return who
+    return _page(
+        request,
+        "upload.html",
+        who,
+        title="Protect a file",
+        url="/api/protect",
+        hint="Every face is blurred; download the protected file and its report.",
+    )
+
+
+@router.get("/inspections", response_model=None)
+def inspections_page(request: Request) -> Response:
+    who = _login_first(request)
+    if isinstance(who, RedirectResponse):
+        return who
+    return _page(
+        request,
+        "upload.html",
+        who,
+        title="Inspect an evidence bundle",
+        url="/api/inspections",
+        hint="A .zip or .tar.gz bundle: findings, HTML report and impact assessment.",
+    )
+
+
+# --- moderation -------------------------------------------------------------------------------
+
+
+@router.get("/moderation", response_model=None)
+def moderation(request: Request) -> Response:
+    who = _login_first(request)
+    if isinstance(who, RedirectResponse):
+        return who
+    if who.role not in (Role.ADMIN, Role.MODERATOR, Role.AUDITOR):
+        raise HTTPException(403, f"role {who.role} may not see the moderation queue")
+    found = services(request)
+    queue = ModerationQueue(found.engine, found.audit)
+    return _page(
+        request,
+        "moderation.html",
+        who,
+        items=queue.list(limit=50),
+        complaints=queue.complaints(),
+        now=datetime.now(UTC),
+        media=_media,
+        may_see_original=who.role in (Role.ADMIN, Role.MODERATOR),
+        title="Moderation",
+    )
+
+
+def _media(item_id: str, which: str, path: str) -> Markup:
+    src = f"/api/moderation/items/{escape(item_id)}/media/{which}"
+    if Path(path).suffix.lower() in _VIDEO:
+        return Markup(f'<video class="{which}" controls muted src="{src}"></video>')
+    return Markup(f'<img class="{which}" alt="{which}" src="{src}">')
+
+
+@router.post("/moderation/{item_id}/decide")
+def decide(
+    request: Request, item_id: str, decision: Decision = Form(...), csrf: str = Form("")
+) -> RedirectResponse:
+    _check_csrf(request, csrf)
+    who = principal_from_request(request)
+    if who.role not in (Role.ADMIN, Role.MODERATOR):
+        raise HTTPException(403, "only moderators decide")
+    found = services(request)
+    ModerationQueue(found.engine, found.audit).decide(item_id, f"token:{who.token_id}", decision)
+    return RedirectResponse("/moderation", status_code=303)
+
+
+@router.post("/moderation/{item_id}/takedown")
+def takedown(
+    request: Request, item_id: str, reason: str = Form(...), csrf: str = Form("")
+) -> RedirectResponse:
+    _check_csrf(request, csrf)
+    who = principal_from_request(request)
+    if who.role not in (Role.ADMIN, Role.MODERATOR):
+        raise HTTPException(403, "only moderators take items down")
+    found = services(request)
+    ModerationQueue(found.engine, found.audit).take_down(item_id, f"token:{who.token_id}", reason)
+    return RedirectResponse("/moderation", status_code=303)
