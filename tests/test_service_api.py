@@ -435,3 +435,61 @@ def test_enrolment_needs_separate_consent_and_never_exports(api: Api) -> None:
     )
     assert text.status_code == 415
     assert api.client.delete("/api/enrolment/ds-alice", headers=dev).json() == {"deleted": 1}
+
+
+# --- capture sessions -------------------------------------------------------------------------
+
+PROFILE_YAML = (Path(__file__).resolve().parents[1] / "examples" / "glasses.yaml").read_text()
+
+
+def test_capture_session_start_preview_status_and_recording(
+    api: Api, demo_clip: SyntheticClip
+) -> None:
+    dev = api.as_("device")
+    api.client.post(
+        "/api/consent",
+        headers=dev,
+        json={
+            "subject_id": "wearer-1",
+            "scopes": ["record-video", "live-stream"],
+            "kind": "explicit",
+        },
+    )
+    started = api.client.post(
+        "/api/capture/sessions",
+        headers=dev,
+        data={"profile": PROFILE_YAML, "preview": "true", "sign": "false"},
+        files={"source": ("clip.mp4", demo_clip.path.read_bytes())},
+    )
+    assert started.status_code == 202, started.text
+    job_id = started.json()["id"]
+    done = wait_for(api, job_id)
+    assert done["state"] == "done", done
+    status = api.client.get(f"/api/capture/sessions/{job_id}", headers=dev).json()
+    assert status["released"] > 0 and status["fault"] is None and status["preview_frames"] > 0
+    jpeg = api.client.get(f"/api/capture/sessions/{job_id}/preview.jpg", headers=dev)
+    assert jpeg.headers["content-type"] == "image/jpeg" and jpeg.content[:3] == b"\xff\xd8\xff"
+    recording = api.client.get(f"/api/jobs/{job_id}/files/recording", headers=dev)
+    assert recording.status_code == 200 and recording.content[4:8] == b"ftyp"
+    kinds = {e.event.type for e in AuditLog(api.engine).entries()}
+    assert {EventType.CAPTURE_ARMED, EventType.FIRST_FRAME, EventType.CAPTURE_STOPPED} <= kinds
+
+
+def test_capture_without_consent_is_refused_by_the_guard(
+    api: Api, demo_clip: SyntheticClip
+) -> None:
+    started = api.client.post(
+        "/api/capture/sessions",
+        headers=api.as_("device"),
+        data={"profile": PROFILE_YAML, "sign": "false"},
+        files={"source": ("clip.mp4", demo_clip.path.read_bytes())},
+    )
+    job = wait_for(api, started.json()["id"])
+    assert job["state"] == "failed" and "capture refused (R10)" in str(job["message"])
+    bad = api.client.post(
+        "/api/capture/sessions",
+        headers=api.as_("device"),
+        data={"profile": "device_id: [", "sign": "false"},
+        files={"source": ("clip.mp4", demo_clip.path.read_bytes())},
+    )
+    assert bad.status_code == 400

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -37,6 +38,7 @@ class Services:
     tokens: TokenStore
     jobs: JobRunner = field(default_factory=JobRunner)
     job_folders: dict[str, Path] = field(default_factory=dict)
+    captures: dict[str, Any] = field(default_factory=dict)  # live capture sessions by job
 
 
 def open_services(settings: ServiceSettings, engine: Engine | None = None) -> Services:
@@ -52,6 +54,7 @@ def create_app(settings: ServiceSettings | None = None, *, engine: Engine | None
     then owns), opened when the app starts."""
     from bystander.service.routers import (
         audit,
+        capture,
         consent,
         enrolment,
         inspections,
@@ -85,7 +88,8 @@ def create_app(settings: ServiceSettings | None = None, *, engine: Engine | None
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    for module in (consent, enrolment, audit, moderation, protect, inspections, jobs, tokens):
+    routers = (consent, enrolment, capture, audit, moderation, protect, inspections, jobs, tokens)
+    for module in routers:
         app.include_router(module.router)
     from fastapi.staticfiles import StaticFiles
 

@@ -1,0 +1,148 @@
+"""Capture sessions: start one (a device profile and a source clip standing in for the camera,
+with the simulated indicator), watch its status and a live protected preview, stop it, and
+download the signed recording. The guard's rules apply exactly as in ``bystander capture``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import numpy as np
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import Response
+
+from bystander.guard.consumers import ConsumerKind, ReleasedSample, SampleKind
+from bystander.guard.session import CaptureSession
+from bystander.guard.zones import LocationType
+from bystander.service.auth import Principal, Role, require
+from bystander.service.jobs import Progress
+from bystander.service.routers.common import services
+from bystander.service.routers.protect import job_folder
+from bystander.service.uploads import save_upload
+
+router = APIRouter(prefix="/api/capture", tags=["capture"])
+_DEVICE = require(Role.DEVICE)
+
+
+class Snapshot:
+    """A consumer keeping the latest *released* (protected) frame as JPEG: a live stream,
+    so arming needs the wearer's live-stream consent like any other."""
+
+    name = "api-preview"
+    kind = ConsumerKind.LIVE_STREAM
+
+    def __init__(self) -> None:
+        self.jpeg: bytes | None = None
+        self.frames = 0
+
+    def receive(self, sample: ReleasedSample) -> None:
+        if sample.kind is not SampleKind.VIDEO:
+            return
+        frame = np.ascontiguousarray(sample.payload[:, :, ::-1])
+        ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        if ok:
+            self.jpeg, self.frames = data.tobytes(), self.frames + 1
+
+
+@dataclass
+class Live:
+    session: CaptureSession
+    owner: str
+    snapshot: Snapshot | None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@router.post("/sessions", status_code=202, summary="Start a capture session (a job)")
+async def start(
+    request: Request,
+    source: UploadFile = File(..., description="A clip standing in for the camera"),
+    profile: str = Form(..., max_length=20_000, description="Device profile (YAML)"),
+    location: LocationType = Form(LocationType.UNKNOWN),
+    preview: bool = Form(False),
+    sign: bool = Form(True),
+    who: Principal = Depends(_DEVICE),
+) -> dict[str, Any]:
+    from bystander.cli.capture_cmd import LiveProtection, _run, _Signing
+    from bystander.cli.common import signing_identity
+    from bystander.guard.clock import SystemClock
+    from bystander.guard.indicator import SimulatedIndicator
+    from bystander.guard.profile import DeviceProfile
+    from bystander.guard.sources import VideoSource
+
+    found = services(request)
+    folder = job_folder("capture")
+    clip = await save_upload(source, folder, found.settings.max_upload_bytes)
+    (folder / "profile.yaml").write_text(profile, encoding="utf-8")
+    device = DeviceProfile.load(folder / "profile.yaml")
+    clock = SystemClock()
+    protection = LiveProtection()
+    session = CaptureSession(
+        device,
+        SimulatedIndicator(clock, lag_ms=30),
+        found.consent,
+        found.audit,
+        clock=clock,
+        location=location,
+        protector=protection,
+    )
+    snapshot = Snapshot() if preview else None
+    if snapshot is not None:
+        session.add_consumer(snapshot)
+    signing = _Signing(signing_identity(), found.audit, protection) if sign else None
+    live = Live(session, who.token_id, snapshot)
+
+    def work(progress: Progress) -> dict[str, Any]:
+        camera = VideoSource(str(clip))
+        try:
+            progress(0.05, "capturing")
+            output = folder / "recording.mp4"
+            live.summary = _run(session, camera, output, False, 0, clock, signing)
+        finally:
+            camera.close()
+        return live.summary | {"files": {"recording": "recording.mp4"}}
+
+    job = found.jobs.submit("capture", who.token_id, work)
+    found.job_folders[job.id] = folder
+    found.captures[job.id] = live
+    return job.to_dict()
+
+
+def _live(request: Request, job_id: str, who: Principal) -> Live:
+    live: Live | None = services(request).captures.get(job_id)
+    if live is None or (who.role is not Role.ADMIN and live.owner != who.token_id):
+        raise HTTPException(404, f"no capture session {job_id}")
+    return live
+
+
+@router.get("/sessions/{job_id}", summary="A session's guard state and counts")
+def status(job_id: str, request: Request, who: Principal = Depends(_DEVICE)) -> dict[str, Any]:
+    live = _live(request, job_id, who)
+    s = live.session
+    return {
+        "session_id": s.session_id,
+        "state": str(s.state),
+        "released": s.released,
+        "withheld": s.withheld,
+        "fault": s.fault_rule,
+        "preview_frames": live.snapshot.frames if live.snapshot else None,
+    }
+
+
+@router.post("/sessions/{job_id}/stop", summary="Stop a session (the recording is finished)")
+def stop(job_id: str, request: Request, who: Principal = Depends(_DEVICE)) -> dict[str, Any]:
+    live = _live(request, job_id, who)
+    live.session.stop()
+    return status(job_id, request, who)
+
+
+@router.get("/sessions/{job_id}/preview.jpg", summary="The latest protected frame")
+def preview(job_id: str, request: Request, who: Principal = Depends(_DEVICE)) -> Response:
+    live = _live(request, job_id, who)
+    if live.snapshot is None:
+        raise HTTPException(404, "this session has no preview (start it with preview=true)")
+    if live.snapshot.jpeg is None:
+        raise HTTPException(409, "no frame released yet")
+    return Response(
+        live.snapshot.jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"}
+    )
