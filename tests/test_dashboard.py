@@ -29,7 +29,6 @@ from bystander.service.app import create_app
 from bystander.service.auth import Role
 from bystander.service.settings import ServiceSettings
 from bystander.vision.synthetic import SyntheticClip
-from tests.helpers import capture
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bundles" / "glasses-compliant"
@@ -103,23 +102,35 @@ def test_consent_capture_audit_inspect_flow(
     row = page.locator("#consents tr", has_text="wearer-1")
     assert "ConsentGiven" in row.inner_text()
 
-    # capture: a guarded session on the same database records into the audit log
-    url = site.engine.url.render_as_string(hide_password=False)
-    if site.engine.dialect.name == "sqlite":
-        out = tmp_path / "rec.mp4"
-        code, output = capture("--source", str(demo_clip.path), "-o", str(out), "--database", url,
-                               "--no-sign")  # fmt: skip
-        assert code == 0, output
-
+    # capture: start a guarded session from the page, watch the protected preview
+    page.fill("input[name=subject_id]", "wearer-1")
+    page.select_option("select[name=scope]", "live-stream")
+    page.select_option("select[name=kind]", "explicit")
+    page.click("text=Grant")
+    page.click("text=Capture")
+    page.set_input_files("input[name=source]", str(demo_clip.path))
+    page.click("text=Start")
+    try:
+        page.wait_for_function(
+            "/job (done|failed)/.test(document.querySelector('#capture .status').textContent)",
+            timeout=60_000,
+        )
+    except Exception:
+        raise AssertionError(page.inner_text("#capture")) from None
+    status = page.inner_text(".status")
+    assert "job done" in status and "fault" not in status, status
+    assert page.locator("a:has-text('recording')").count() == 1
+    assert page.get_attribute("#preview", "src")
+    page.click("text=Consent")
+    row = page.locator("#consents tr", has_text="record-video")
     row.locator("text=Withdraw").click()
-    assert "ConsentWithdrawn" in page.locator("#consents tr", has_text="wearer-1").inner_text()
+    assert "ConsentWithdrawn" in page.locator("#consents tr", has_text="record-video").inner_text()
 
     # audit: the timeline shows what happened, and the chart counts it
     page.click("text=Audit")
     timeline = page.locator("#events").inner_text()
     assert "consent.given" in timeline and "consent.withdrawn" in timeline
-    if site.engine.dialect.name == "sqlite":
-        assert "capture.first_frame" in timeline
+    assert "capture.first_frame" in timeline
     assert page.locator("svg.chart rect").count() >= 2
 
     # inspect: upload the example bundle, follow the job, open the HTML report

@@ -195,7 +195,28 @@ def bar_chart(counts: Counter[str], width: int = 640) -> Markup:
     )
 
 
-# --- uploads ----------------------------------------------------------------------------------
+# --- capture and uploads ----------------------------------------------------------------------
+
+DEFAULT_PROFILE = """device_id: glasses-demo-0001
+device_type: smart-glasses
+jurisdiction: CN
+wearer_id: wearer-1
+microphone: false
+indicator:
+  t_lead_ms: 200
+  confirm_timeout_ms: 300
+  watchdog_hz: 20
+  visibility: "simulated LED (bystander.guard.indicator.SimulatedIndicator)"
+zone_policy: default
+"""
+
+
+@router.get("/capture", response_model=None)
+def capture_page(request: Request) -> Response:
+    who = _login_first(request)
+    if isinstance(who, RedirectResponse):
+        return who
+    return _page(request, "capture.html", who, title="Capture", profile=DEFAULT_PROFILE)
 
 
 @router.get("/protect", response_model=None)
