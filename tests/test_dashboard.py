@@ -144,6 +144,9 @@ def test_consent_capture_audit_inspect_flow(
     page.wait_for_selector("a:has-text('report')", timeout=60_000)
     assert "done" in page.inner_text(".status")
     href = page.get_attribute("a:has-text('report')", "href")
+    page.click("text=view findings")
+    assert "Every applicable rule passed." in page.inner_text("main")
+    assert page.locator("#findings tr").count() > 10
     assert href
     page.goto(site.url + href)
     assert "<html" in page.content().lower() and "finding" in page.content().lower()

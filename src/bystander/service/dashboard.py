@@ -173,11 +173,11 @@ def audit(request: Request) -> Response:
     )
 
 
-def bar_chart(counts: Counter[str], width: int = 640) -> Markup:
+def bar_chart(counts: Counter[str], width: int = 640, empty: str = "Nothing yet.") -> Markup:
     """A horizontal bar chart as inline SVG (labels escaped)."""
     rows = counts.most_common(15)
     if not rows:
-        return Markup("<p>No events yet.</p>")
+        return Markup(f"<p>{escape(empty)}</p>")
     top = max(n for _, n in rows)
     bars = []
     for index, (label, count) in enumerate(rows):
@@ -245,6 +245,7 @@ def inspections_page(request: Request) -> Response:
         who,
         title="Inspect an evidence bundle",
         url="/api/inspections",
+        view="/inspections/JOB",
         hint="A .zip or .tar.gz bundle: findings, HTML report and impact assessment.",
     )
 
@@ -305,3 +306,40 @@ def takedown(
     found = services(request)
     ModerationQueue(found.engine, found.audit).take_down(item_id, f"token:{who.token_id}", reason)
     return RedirectResponse("/moderation", status_code=303)
+
+
+@router.get("/inspections/{job_id}", response_model=None)
+def inspection_page(request: Request, job_id: str) -> Response:
+    """One inspection's findings: a chart by rule family, the table, links to the reports."""
+    import json
+
+    from bystander.service.routers.jobs import owned
+
+    who = _login_first(request)
+    if isinstance(who, RedirectResponse):
+        return who
+    job = owned(request, job_id, who)
+    if job.kind != "inspect" or job.state != "done":
+        raise HTTPException(409, f"inspection {job_id} is {job.state}")
+    data = json.loads((services(request).job_folders[job_id] / "findings.json").read_text())
+    order = {"violation": 0, "advisory": 1, "pass": 3, "not_applicable": 4}
+    findings = sorted(data["findings"], key=lambda f: (order.get(f["verdict"], 2), f["rule_id"]))
+    quiet = ("pass", "not_applicable")
+    families = Counter(
+        str(f.get("family") or "other") for f in findings if f["verdict"] not in quiet
+    )
+    device = data.get("device", {}).get("device_id", "the device")
+    summary = ", ".join(
+        f"{k}: {v}" for k, v in sorted(Counter(f["verdict"] for f in findings).items())
+    )
+    return _page(
+        request,
+        "inspection.html",
+        who,
+        title="Inspection",
+        findings=findings,
+        chart=bar_chart(families, empty="Every applicable rule passed."),
+        device=device,
+        summary=summary,
+        job_id=job_id,
+    )

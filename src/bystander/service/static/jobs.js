@@ -10,6 +10,12 @@ async function followJob(jobId, bar, status, links) {
         a.href = `/api/jobs/${jobId}/files/${name}`; a.textContent = `${name} (${file})`;
         links.append(a, " ");
       }
+      const view = document.getElementById("view");
+      if (view) {
+        const a = document.createElement("a");
+        a.href = view.value.replace("JOB", jobId); a.textContent = "view findings";
+        links.append(a);
+      }
       return;
     }
     if (job.state === "failed") return;
