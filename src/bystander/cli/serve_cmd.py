@@ -16,7 +16,7 @@ import typer
 from bystander.cli.common import out_console, print_json, user_errors
 from bystander.evidence.audit import AuditLog
 from bystander.evidence.db import init_db, make_engine
-from bystander.service.auth import Role, TokenStore
+from bystander.service.tokens import Role, TokenStore
 
 token_app = typer.Typer(help="API tokens for `bystander serve` (roles, revocation).",
                         no_args_is_help=True)  # fmt: skip
