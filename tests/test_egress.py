@@ -144,7 +144,13 @@ def test_requirements_table() -> None:
 
 def test_decision_time_is_respected(setup: tuple) -> None:
     store, _, gate = setup
-    store.grant("wearer-1", [Scope.CLOUD_PROCESSING], expires=datetime(2027, 1, 1, tzinfo=UTC))
+    granted = datetime(2026, 11, 1, tzinfo=UTC)  # pinned: the test must not depend on today
+    store.grant(
+        "wearer-1",
+        [Scope.CLOUD_PROCESSING],
+        at=granted,
+        expires=datetime(2027, 1, 1, tzinfo=UTC),
+    )
     assert gate.decide(
         CLOUD_CN, [DataKind.VIDEO], ["wearer-1"], at=datetime(2026, 12, 1, tzinfo=UTC)
     ).allowed

@@ -337,6 +337,7 @@ def test_inspection_job_findings_report_and_pia(api: Api, tmp_path: Path) -> Non
         "/api/inspections",
         headers=api.as_("auditor"),
         files={"file": ("b.zip", archive.read_bytes())},
+        data={"date": "2026-11-22"},  # pinned: the example's retention falls due later
     )
     assert started.status_code == 202, started.text
     job = wait_for(api, started.json()["id"], who="auditor")
@@ -493,3 +494,14 @@ def test_capture_without_consent_is_refused_by_the_guard(
         files={"source": ("clip.mp4", demo_clip.path.read_bytes())},
     )
     assert bad.status_code == 400
+
+
+def test_an_inspection_date_must_be_a_day(api: Api, tmp_path: Path) -> None:
+    archive = _zip_bundle(EXAMPLE, tmp_path / "bundle.zip")
+    refused = api.client.post(
+        "/api/inspections",
+        headers=api.as_("auditor"),
+        files={"file": ("b.zip", archive.read_bytes())},
+        data={"date": "next tuesday"},
+    )
+    assert refused.status_code == 422 and "2026-12-31" in refused.json()["detail"]

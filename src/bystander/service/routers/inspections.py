@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import tarfile
 import zipfile
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 
 from bystander.service.auth import Principal, Role, require
 from bystander.service.jobs import Progress
@@ -22,8 +23,18 @@ MAX_MEMBERS = 10_000
 
 @router.post("/inspections", status_code=202, summary="Upload a bundle to inspect (a job)")
 async def inspect(
-    request: Request, file: UploadFile = File(...), who: Principal = Depends(_AUDITOR)
+    request: Request,
+    file: UploadFile = File(...),
+    as_of: str | None = Form(
+        None, alias="date", description="Judge as of this day (YYYY-MM-DD; default today)."
+    ),
+    who: Principal = Depends(_AUDITOR),
 ) -> dict[str, Any]:
+    try:
+        day = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        shown = (as_of or "")[:40]
+        raise HTTPException(422, f"date must look like 2026-12-31, got {shown!r}") from None
     found = services(request)
     folder = job_folder("inspect")
     folder.mkdir(parents=True)
@@ -45,7 +56,7 @@ async def inspect(
         from bystander.rules import inspect_evidence
 
         progress(0.1, "loading the bundle")
-        inspection = inspect_evidence(load_bundle(bundle), ["all"])
+        inspection = inspect_evidence(load_bundle(bundle), ["all"], today=day)
         progress(0.7, "writing reports")
         (folder / "findings.json").write_text(render(inspection, "json"))
         (folder / "report.html").write_text(render(inspection, "html"))
