@@ -65,6 +65,10 @@ class ProtectSettings:
 
     detector: str = "centerface"
     threshold: float = 0.2
+    #: full-frame search plan for still images and for video keyframes
+    #: (``bystander.vision.detectors.centerface.SEARCH_PLANS``)
+    image_search: str = "thorough"
+    video_search: str = "multi"
     backend: str = "auto"
     precision: str = "auto"
     threads: int | None = None
@@ -151,10 +155,20 @@ class Protector:
             self._detector = create_detector(s.detector, **options)
         return self._detector
 
+    def detector_for(self, video: bool) -> FaceDetector:
+        """The detector with the search plan for stills or for video keyframes."""
+        detector = self.detector
+        with_search = getattr(detector, "with_search", None)
+        if with_search is None:
+            return detector
+        plan = self.settings.video_search if video else self.settings.image_search
+        chosen: FaceDetector = with_search(plan)
+        return chosen
+
     def frame_protector(self, video: bool) -> FrameProtector:
         s = self.settings
         return FrameProtector(
-            self.detector,
+            self.detector_for(video),
             Redactor(s.redaction),
             FaceTracker(s.tracking) if video else None,
             lookback=s.lookback if video else 0,

