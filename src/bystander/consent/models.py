@@ -27,6 +27,7 @@ Two more rules, applied whatever kind is required:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -219,6 +220,11 @@ def utc(value: datetime | None = None) -> datetime:
 def new_id() -> str:
     """A fresh record id (a UUID)."""
     return str(uuid.uuid4())
+
+
+def record_digest(body: str) -> str:
+    """SHA-256 (hex) of a record's stored JSON body, as consent audit events carry it."""
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 def iso(value: datetime) -> str:

@@ -212,6 +212,25 @@ def verify_bundle(
     return report
 
 
+def bundle_events(path: Path, stop: int | None = None) -> Iterator[tuple[int, bytes]]:
+    """``(index, exact event JSON)`` of a bundle's entries below ``stop`` (default: all).
+
+    Integrity is ``verify_bundle``'s job; this only reads.
+    """
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with stream:
+        reader = BundleReader(stream, path.name)
+        header = reader.header()
+        for number in range(1, header.checkpoints + 1):
+            reader.checkpoint(number)
+        count = header.entries if stop is None else min(stop, header.entries)
+        for index in range(count):
+            yield index, reader.entry(index).data
+
+
 def _bundle_key(vkey: str, path: Path) -> NoteVerifier:
     try:
         return parse_vkey(vkey)
