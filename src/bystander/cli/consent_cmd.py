@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine
 
 from bystander.cli.common import fail, out_console, print_json, user_errors
@@ -44,10 +42,12 @@ from bystander.consent.models import (
 )
 from bystander.consent.receipts import issue_receipt, verify_receipt
 from bystander.consent.store import ConsentStore
+from bystander.consent.trust import DEVICE_KEY_NAME, KeyRegistry, load_public_key, public_jwk
 from bystander.errors import InputError
 from bystander.evidence.audit import AuditLog
 from bystander.evidence.db import init_db, make_engine
 from bystander.evidence.deletion import carry_out_deletions
+from bystander.evidence.keys import load_or_create_signing_key
 from bystander.evidence.retention import RetentionManager
 from bystander.evidence.vault import TemplateVault
 from bystander.fsutil import atomic_output, write_text_atomic
@@ -87,7 +87,7 @@ def _evidence(database: str | None) -> Iterator[tuple[ConsentStore, Engine, Audi
     engine = make_engine(database)
     try:
         init_db(engine)
-        sink = AuditLog(engine)
+        sink = AuditLog(engine, checkpoint_every=1)  # every change is covered when logged
         yield ConsentStore(engine, sink), engine, sink
     finally:
         engine.dispose()
@@ -493,15 +493,16 @@ def receipt_command(
 def verify_receipt_command(
     receipt: Path = typer.Argument(..., help="The receipt file ('-' for stdin)."),
     public_key: Path | None = typer.Option(
-        None, "--public-key", help="Expect this signer (PEM public or private Ed25519 key)."
+        None, "--public-key", help="Expect this signer (a JWK, or a PEM public/private key)."
     ),
-    kid: str | None = typer.Option(None, "--kid", help="Expect this signer key id."),
+    kid: str | None = typer.Option(None, "--kid", help="Expect this signer (RFC 7638 kid)."),
     json_out: bool = _JSON,
 ) -> None:
-    """Verify a receipt offline (no database); exit status 0 if valid."""
+    """Verify a receipt offline (no database): exit 0 only if intact and signed by a trusted
+    key (this device's own, an imported one, or the one pinned); 3 if forged or untrusted."""
     with user_errors():
         token = _read_input(receipt)
-        expected = _load_public_key(public_key) if public_key else None
+        expected = load_public_key(public_key) if public_key else None
         verified = verify_receipt(token, expected, kid=kid)
         record = verified.record
         if json_out:
@@ -510,6 +511,7 @@ def verify_receipt_command(
                     "valid": True,
                     "receipt_id": verified.receipt_id,
                     "kid": verified.kid,
+                    "trusted_as": verified.trusted_as,
                     "issued_at": iso(verified.issued_at),
                     "record": record_json(record),
                 }
@@ -517,9 +519,60 @@ def verify_receipt_command(
         else:
             out_console.print(
                 f"valid receipt {verified.receipt_id} signed by {verified.kid} "
-                f"at {iso(verified.issued_at)}\n  {_describe(record)}",
+                f"({verified.trusted_as}) at {iso(verified.issued_at)}\n  {_describe(record)}",
                 highlight=False,
             )
+
+
+@consent_app.command("key")
+def key_command() -> None:
+    """Print this device's receipt public key as a JWK (created on first use); auditors
+    import it with `bystander consent trust-key add`."""
+    with user_errors():
+        key = load_or_create_signing_key(DEVICE_KEY_NAME)
+        print_json(public_jwk(key))
+
+
+trust_app = typer.Typer(
+    help="Receipt signers this machine trusts (besides its own receipt key).",
+    no_args_is_help=True,
+)
+consent_app.add_typer(trust_app, name="trust-key")
+
+
+@trust_app.command("add")
+def trust_add_command(
+    key: Path = typer.Argument(..., help="A JWK (bystander consent key) or a PEM public key."),
+    name: str = typer.Option(..., "--name", help="Whose key this is, e.g. glasses-0001."),
+) -> None:
+    """Trust receipts signed by KEY."""
+    with user_errors():
+        entry = KeyRegistry().add(load_public_key(key), name)
+        out_console.print(f"trusted {entry.kid} ({entry.name})", highlight=False)
+
+
+@trust_app.command("list")
+def trust_list_command(json_out: bool = _JSON) -> None:
+    """List the trusted receipt keys (this device's own and imported ones)."""
+    with user_errors():
+        trusted = KeyRegistry().trusted()
+    if json_out:
+        print_json(
+            [{"kid": t.kid, "name": t.name, "jwk": public_jwk(t.key)} for t in trusted.values()]
+        )
+        return
+    out_console.print(f"{len(trusted)} trusted receipt key(s)", highlight=False)
+    for entry in trusted.values():
+        out_console.print(f"  {entry.kid}  {entry.name}", highlight=False)
+
+
+@trust_app.command("remove")
+def trust_remove_command(kid: str = typer.Argument(..., help="The key's RFC 7638 kid.")) -> None:
+    """Stop trusting an imported key."""
+    with user_errors():
+        if not KeyRegistry().remove(kid):
+            raise InputError(f"no imported receipt key {kid}")
+        out_console.print(f"no longer trusted: {kid}", highlight=False)
 
 
 def _read_input(path: Path) -> str:
@@ -533,26 +586,6 @@ def _read_input(path: Path) -> str:
         raise InputError(f"{path} is not a receipt (not ASCII text)") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _load_public_key(path: Path) -> Ed25519PublicKey:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    key: Any
-    try:
-        key = serialization.load_pem_public_key(data)
-    except ValueError:
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError):
-            raise InputError(f"{path} is not a PEM Ed25519 key") from None
-    if isinstance(key, Ed25519PrivateKey):
-        key = key.public_key()
-    if not isinstance(key, Ed25519PublicKey):
-        raise InputError(f"{path} is not an Ed25519 key")
-    return key
 
 
 # --- JSON-LD ---------------------------------------------------------------------------------
