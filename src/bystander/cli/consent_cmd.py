@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 
 from bystander.cli.common import fail, out_console, print_json, user_errors
 from bystander.consent import jsonld
+from bystander.consent.controller import ControllerProfile
 from bystander.consent.models import (
     ConsentDecision,
     ConsentKind,
@@ -42,12 +43,11 @@ from bystander.consent.models import (
 )
 from bystander.consent.receipts import issue_receipt, verify_receipt
 from bystander.consent.store import ConsentStore
-from bystander.consent.trust import DEVICE_KEY_NAME, KeyRegistry, load_public_key, public_jwk
+from bystander.consent.trust import load_public_key
 from bystander.errors import InputError
 from bystander.evidence.audit import AuditLog
 from bystander.evidence.db import init_db, make_engine
 from bystander.evidence.deletion import carry_out_deletions
-from bystander.evidence.keys import load_or_create_signing_key
 from bystander.evidence.retention import RetentionManager
 from bystander.evidence.vault import TemplateVault
 from bystander.fsutil import atomic_output, write_text_atomic
@@ -153,6 +153,16 @@ def record_json(record: ConsentRecord) -> dict[str, Any]:
     return data
 
 
+def _controller(controller_id: str | None, shared: ControllerProfile) -> Controller | None:
+    """``--controller ID``, completed from the saved profile when it names the same id."""
+    saved = shared.controller
+    if controller_id is None:
+        return saved
+    if saved is not None and saved.id == controller_id:
+        return saved
+    return Controller(id=controller_id)
+
+
 def _describe(record: ConsentRecord) -> str:
     scopes = ", ".join(record.scopes)
     by = f" by guardian {record.guardian_id}" if record.guardian_id else ""
@@ -233,6 +243,7 @@ def grant_command(
             )
         subject_id, guardian_id, subject_role = subject, None, SubjectRole(role.value)
     with user_errors(), _store(database) as store:
+        shared = ControllerProfile.load()  # what this grant does not say, the device's terms do
         record = store.grant(
             subject_id,
             scope,
@@ -240,16 +251,16 @@ def grant_command(
             role=subject_role,
             under_14=under_14,
             guardian_id=guardian_id,
-            purposes=purpose,
-            data_categories=data_category,
+            purposes=purpose or shared.purposes,
+            data_categories=data_category or shared.data_categories,
             legal_basis=legal_basis,
-            jurisdictions=jurisdiction,
-            retention=parse_retention(retention) if retention else None,
-            storage_locations=storage,
+            jurisdictions=jurisdiction or shared.jurisdictions,
+            retention=parse_retention(retention) if retention else shared.retention,
+            storage_locations=storage or shared.storage_locations,
             recipients=[parse_recipient(r) for r in recipient],
-            controller=Controller(id=controller) if controller else None,
-            notice=notice,
-            language=language,
+            controller=_controller(controller, shared),
+            notice=notice or shared.notice,
+            language=language or shared.language,
             expires=parse_time(expires) if expires else None,
             method=method,
         )
@@ -524,57 +535,6 @@ def verify_receipt_command(
             )
 
 
-@consent_app.command("key")
-def key_command() -> None:
-    """Print this device's receipt public key as a JWK (created on first use); auditors
-    import it with `bystander consent trust-key add`."""
-    with user_errors():
-        key = load_or_create_signing_key(DEVICE_KEY_NAME)
-        print_json(public_jwk(key))
-
-
-trust_app = typer.Typer(
-    help="Receipt signers this machine trusts (besides its own receipt key).",
-    no_args_is_help=True,
-)
-consent_app.add_typer(trust_app, name="trust-key")
-
-
-@trust_app.command("add")
-def trust_add_command(
-    key: Path = typer.Argument(..., help="A JWK (bystander consent key) or a PEM public key."),
-    name: str = typer.Option(..., "--name", help="Whose key this is, e.g. glasses-0001."),
-) -> None:
-    """Trust receipts signed by KEY."""
-    with user_errors():
-        entry = KeyRegistry().add(load_public_key(key), name)
-        out_console.print(f"trusted {entry.kid} ({entry.name})", highlight=False)
-
-
-@trust_app.command("list")
-def trust_list_command(json_out: bool = _JSON) -> None:
-    """List the trusted receipt keys (this device's own and imported ones)."""
-    with user_errors():
-        trusted = KeyRegistry().trusted()
-    if json_out:
-        print_json(
-            [{"kid": t.kid, "name": t.name, "jwk": public_jwk(t.key)} for t in trusted.values()]
-        )
-        return
-    out_console.print(f"{len(trusted)} trusted receipt key(s)", highlight=False)
-    for entry in trusted.values():
-        out_console.print(f"  {entry.kid}  {entry.name}", highlight=False)
-
-
-@trust_app.command("remove")
-def trust_remove_command(kid: str = typer.Argument(..., help="The key's RFC 7638 kid.")) -> None:
-    """Stop trusting an imported key."""
-    with user_errors():
-        if not KeyRegistry().remove(kid):
-            raise InputError(f"no imported receipt key {kid}")
-        out_console.print(f"no longer trusted: {kid}", highlight=False)
-
-
 def _read_input(path: Path) -> str:
     if str(path) == "-":
         return sys.stdin.read()
@@ -596,12 +556,28 @@ def export_command(
     output: Path = typer.Argument(..., help="The JSON-LD file to write."),
     subject: str | None = typer.Option(None, "--subject", help="Only this subject."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+    allow_incomplete: bool = typer.Option(
+        False,
+        "--allow-incomplete",
+        help="Also export records that lack ISO/IEC TS 27560 mandatory fields (they do not "
+        "claim the DPV 27560 profile).",
+    ),
     database: str | None = _DATABASE,
 ) -> None:
-    """Export records as JSON-LD with DPV terms."""
+    """Export records as JSON-LD (DPV's ISO/IEC TS 27560 profile); refuses records that lack
+    a mandatory field unless --allow-incomplete."""
     with user_errors():
         with _store(database) as store:
             found = store.list(subject_id=subject)
+        incomplete = [(r.id, jsonld.missing_27560(r)) for r in found]
+        incomplete = [(rid, missing) for rid, missing in incomplete if missing]
+        if incomplete and not allow_incomplete:
+            rid, missing = incomplete[0]
+            raise InputError(
+                f"{len(incomplete)} record(s) lack ISO/IEC TS 27560 mandatory fields, e.g. {rid}: "
+                f"{', '.join(missing)} (set them with `bystander consent controller set`, or "
+                "export with --allow-incomplete)"
+            )
         with atomic_output(output, overwrite=overwrite) as temp:
             temp.write_text(jsonld.dumps(found), encoding="utf-8")
         out_console.print(f"exported {len(found)} record(s) to {output}", highlight=False)
@@ -632,5 +608,8 @@ def import_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``consent`` command group to ``app``."""
+    """Add the ``consent`` command group (with keys and the controller profile) to ``app``."""
+    from bystander.cli import consent_setup_cmd
+
+    consent_setup_cmd.register(consent_app)
     app.add_typer(consent_app, name="consent")

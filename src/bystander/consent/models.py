@@ -253,6 +253,7 @@ class Controller(_Frozen):
 
     id: Id = "device-operator"
     name: Text | None = None
+    address: Text | None = None
     contact: Text | None = None
 
 

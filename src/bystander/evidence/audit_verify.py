@@ -8,6 +8,7 @@ seen before (rollback and fork protection) and witness cosignatures.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections.abc import Iterable, Iterator, Sequence
@@ -349,8 +350,15 @@ def _rebuild(entries: Iterable[EntryRecord], report: VerifyReport) -> MemoryTree
 
 
 def _type_matches(record: EntryRecord) -> bool:
-    prefix = b'{"type":' + json.dumps(record.claimed_type).encode() + b","
-    return record.data.startswith(prefix) or event_type_of(record.data) == record.claimed_type
+    return record.data.startswith(_type_prefix(record.claimed_type)) or (
+        event_type_of(record.data) == record.claimed_type
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _type_prefix(kind: str | None) -> bytes:
+    """How canonical event JSON of type ``kind`` starts (cached: called once per entry)."""
+    return b'{"type":' + json.dumps(kind).encode() + b","
 
 
 def _check_roots(
