@@ -224,3 +224,24 @@ def test_export_import_and_bad_files_change_nothing(cli: CliRunner, tmp_path: Pa
         out = run(cli, "import", str(path), code=1)
         assert out.startswith("error: ") and out.count("\n") == 1, out
     assert run_json(cli, "list") == before
+
+
+def test_an_auditor_trusts_a_devices_receipt_key(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = run_json(cli, "grant", "--subject", "ds-1", "--scope", "record-video", "--json")
+    assert isinstance(record, dict)
+    receipt = tmp_path / "receipt.jws"
+    run(cli, "receipt", record["id"], "-o", str(receipt))
+    jwk = tmp_path / "device.jwk"
+    jwk.write_text(run(cli, "key"))
+    # the auditor's machine: another home, no device key, so the receipt is not trusted yet
+    monkeypatch.setenv("BYSTANDER_HOME", str(tmp_path / "auditor"))
+    out = run(cli, "verify-receipt", str(receipt), code=3)
+    assert "untrusted key" in out and out.count("\n") == 1
+    assert "trusted" in run(cli, "trust-key", "add", str(jwk), "--name", "glasses-0001")
+    assert "(glasses-0001)" in run(cli, "verify-receipt", str(receipt))
+    kid = json.loads(jwk.read_text())["kid"]
+    assert kid in run(cli, "trust-key", "list")
+    run(cli, "trust-key", "remove", kid)
+    run(cli, "verify-receipt", str(receipt), code=3)
