@@ -491,3 +491,18 @@ def test_manifest_swapped_onto_other_pixels(home: Path, tmp_path: Path) -> None:
     assert "changed after it was signed" in code.output
     ok = runner.invoke(app, ["verify", str(paths[0]), "--trust", str(identity.root_path)])
     assert ok.exit_code == 4  # intact and trusted; only the protection assertion is missing
+
+
+def test_log_rekeyed_by_an_attacker_fails_against_a_checkpoint_seen_before(
+    evidence: Evidence,
+) -> None:
+    """Without a pinned key the verifier trusts the keys the log presents; a checkpoint the
+    auditor saw before still exposes a log re-signed under another key."""
+    seen = evidence.log.latest_checkpoint()
+    assert seen is not None
+    sql(evidence.engine, "DELETE FROM audit_checkpoints")
+    attacker = AuditLog(evidence.engine, key=Ed25519PrivateKey.generate(), origin=seen.origin)
+    attacker.checkpoint()
+    assert verify_database(evidence.engine).ok  # self-consistent under the attacker's key
+    report = verify_database(evidence.engine, None, VerifyPolicy(known=[seen.note]))
+    assert "does not verify under this log's trusted keys" in report.headline()

@@ -43,6 +43,7 @@ from bystander.evidence.checkpoint import (
     b64encode,
     open_checkpoint,
     parse_vkey,
+    read_checkpoint,
 )
 from bystander.evidence.keys import load_or_create_signing_key, public_key_bytes
 from bystander.evidence.merkle import MemoryTree
@@ -248,9 +249,19 @@ def _check_known(
     """Checkpoints seen before must be extended by this log (rollback and fork detection)."""
     for number, note in enumerate(policy.known, 1):
         try:
+            read_checkpoint(note)
+        except CheckpointError as exc:
+            raise InputError(f"pinned checkpoint #{number} cannot be read: {exc}") from None
+        try:
             seen = open_checkpoint(note, verifiers)
         except CheckpointError as exc:
-            raise InputError(f"pinned checkpoint #{number} is not usable: {exc}") from None
+            report.add(
+                Problem(
+                    f"the checkpoint seen before (pin #{number}) does not verify under this "
+                    f"log's trusted keys ({exc}): another signer or another log"
+                )
+            )
+            continue
         if seen.size > report.signed_size:
             report.add(
                 Problem(
