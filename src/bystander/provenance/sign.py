@@ -278,8 +278,9 @@ def sign_capture(
     ``tally.ranges``, ``capture`` from ``capture_assertion(session, first_frame_ns=...)``.
     ``captured_at`` is the wall time of the first frame; by default it is derived from
     ``capture.first_frame_ns``, which ``bystander capture`` stamps on this process's
-    monotonic clock. The recording's duration and the redaction time ranges come from the
-    file's frame timestamps.
+    monotonic clock. The recording's duration comes from the file's frame timestamps, and so do
+    the redaction time ranges when the protector saw exactly the file's frames (otherwise
+    only the frame ranges of the protector's count are listed).
     """
     timing = frame_times(path)
     capture = capture.model_copy(
@@ -289,9 +290,11 @@ def sign_capture(
         captured_at = wall_time_of_monotonic(capture.first_frame_ns)
     if captured_at is None:
         raise ProvenanceError("a capture needs the time of its first frame (captured_at)")
-    redacted = redacted_action(
-        protection, frame_ranges=frame_ranges, times=_times(frame_ranges, timing)
-    )
+    # Time ranges only when the tally's frames are the file's frames one for one: a session
+    # may protect frames it then withholds, and an invented mapping would misstate them.
+    exact = protection.frames == len(timing.starts)
+    times = _times(frame_ranges, timing) if exact else None
+    redacted = redacted_action(protection, frame_ranges=frame_ranges, times=times)
     return sign_output(
         path, identity, protection, redacted, consent_refs, checkpoint, capture,
         signer=signer, trust=trust, captured_at=captured_at, title=title,
