@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from bystander.cli.app import app
 from bystander.consent.models import ConsentKind, Scope
 from bystander.consent.store import ConsentStore
+from bystander.evidence.audit import AuditLog
 from bystander.evidence.db import init_db, make_engine
 
 PROFILE = Path(__file__).resolve().parents[1] / "examples" / "glasses.yaml"
@@ -60,7 +61,8 @@ def grant_recording(home: Path) -> None:
     """Give ``wearer-1`` explicit record-video consent in the database under ``home``."""
     engine = make_engine()  # the configured database under BYSTANDER_HOME
     init_db(engine)
-    ConsentStore(engine).grant("wearer-1", [Scope.RECORD_VIDEO], kind=ConsentKind.EXPLICIT)
+    log = AuditLog(engine, checkpoint_every=1)  # logged, as `bystander consent grant` does
+    ConsentStore(engine, log).grant("wearer-1", [Scope.RECORD_VIDEO], kind=ConsentKind.EXPLICIT)
     engine.dispose()
 
 

@@ -30,6 +30,7 @@ from bystander.evidence.audit import (
     BundleError,
     CheckpointRecord,
     EntryRecord,
+    VerifyPolicy,
     verify_bundle,
     verify_database,
     verify_records,
@@ -225,14 +226,18 @@ def test_concurrent_appenders_get_distinct_contiguous_indices(
 # -- verification of a database ------------------------------------------------------------
 
 
-def test_verify_passes_and_warns_about_unsigned_entries(
+def test_entries_not_covered_by_a_checkpoint_fail_verification(
     log: AuditLog, key: Ed25519PrivateKey
 ) -> None:
     fill(log, 10, checkpoint_at=(4, 8))
     report = verify_database(log.engine, pinned(key))
-    assert report.ok and report.checkpoints == 2 and report.entries == 10
+    assert not report.ok and report.checkpoints == 2 and report.entries == 10
     assert report.signed_size == 8
-    assert any("2 entries after the last checkpoint" in w for w in report.warnings)
+    assert "entries 8..9 (2) are not covered by a signed checkpoint" in report.headline()
+    log.checkpoint()
+    assert verify_database(log.engine, pinned(key)).ok
+    report = verify_database(log.engine, pinned(key), VerifyPolicy(require_coverage=False))
+    assert report.ok
 
 
 def _update(engine: Engine, sql: str, **params: object) -> None:
@@ -274,9 +279,10 @@ def test_rewritten_history_is_caught_by_the_signed_roots(
             digest = tree.node(level, index)
             _update(log.engine, "UPDATE audit_nodes SET hash = :h WHERE id = :i", h=digest, i=nid)
     report = verify_database(log.engine, pinned(key))
-    assert [p.message for p in report.problems] == [
+    assert report.problems[0].message == (
         "checkpoint #2 (size 8) does not match the entries: an entry in 4..7 was altered"
-    ]
+    )
+    assert "entries 4..7 (4) are not covered" in report.problems[1].message
     assert report.first_tampered is None
     fresh = AuditLog(log.engine, key=key)
     fresh.append(make_event(8))
@@ -487,14 +493,17 @@ def test_cli_verify_export_show_checkpoint(
     sqlite_log: tuple[AuditLog, str], tmp_path: Path
 ) -> None:
     log, url = sqlite_log
-    code, out, _ = run_cli("audit", "verify", "--database", url)
+    code, out, err = run_cli("audit", "verify", "--database", url, "--no-state")
+    assert code == 3 and "are not covered by a signed checkpoint" in err
+    assert run_cli("audit", "checkpoint", "--database", url)[0] == 0
+    code, out, _ = run_cli("audit", "verify", "--database", url, "--no-state")
     assert code == 0 and "ok:" in out
     code, out, err = run_cli("audit", "verify", str(tmp_path / "cli.db"))
-    assert code == 0, err
+    assert code == 3 and "entry 1 (consent.given) names no record_id" in err  # synthetic events
     bundle = tmp_path / "export.jsonl"
     code, out, err = run_cli("audit", "export", str(bundle), "--database", url)
     assert code == 0, err
-    assert "10 entries, 2 checkpoints" in out  # export signed the 5 unsigned entries
+    assert "10 entries, 2 checkpoints" in out
     vkey = log.verifier().vkey()
     code, out, err = run_cli("audit", "verify", str(bundle), "--key", vkey)
     assert code == 0 and "signer (pinned)" in out and not err

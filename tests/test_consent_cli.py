@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from bystander.cli import consent_cmd
 from bystander.cli.common import State
+from bystander.consent import jsonld, shapes
 from bystander.evidence.audit import AuditLog
 from bystander.evidence.db import make_engine
 from bystander.evidence.events import EventType as AuditType
@@ -162,11 +163,38 @@ def test_receipt_and_offline_verification(
     )
 
 
+def test_export_refuses_records_without_the_27560_mandatory_fields(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    run(cli, "grant", "--subject", "ds-1", "--scope", "record-video")
+    out_file = tmp_path / "consent.jsonld"
+    out = run(cli, "export", str(out_file), code=1)
+    assert "lack ISO/IEC TS 27560 mandatory fields" in out and "privacy notice" in out
+    assert not out_file.exists()
+    assert "exported 1 record(s)" in run(cli, "export", str(out_file), "--allow-incomplete")
+    (node,) = json.loads(out_file.read_text())["@graph"]
+    assert node["dct:conformsTo"] == jsonld.PROJECT_SCHEMA  # no false claim of conformance
+
+
+def set_controller(cli: CliRunner) -> None:
+    run(cli, "controller", "set", "--id", "acme", "--name", "Acme Glasses Ltd",
+        "--address", "1 Science Road, Shenzhen", "--contact", "privacy@acme.example",
+        "--notice", "https://acme.example/privacy/v2", "--language", "zh",
+        "--purpose", "record the wearer's surroundings", "--data-category",
+        "video of people nearby", "--storage", "dpv:WithinDevice", "--jurisdiction", "CN",
+        "--retention", "30d")  # fmt: skip
+
+
 def test_export_import_and_bad_files_change_nothing(cli: CliRunner, tmp_path: Path) -> None:
+    set_controller(cli)
     run(cli, "grant", "--subject", "ds-1", "--scope", "record-video", "--scope", "record-audio")
     run(cli, "grant", "--subject", "ds-2", "--scope", "publication", "--kind", "written")
     out_file = tmp_path / "consent.jsonld"
     assert "exported 2 record(s)" in run(cli, "export", str(out_file))
+    exported = json.loads(out_file.read_text())["@graph"]
+    assert {n["dct:conformsTo"] for n in exported} == {jsonld.RECORD_SCHEMA}
+    assert all(shapes.missing_fields(n) == [] for n in exported)
+    assert exported[0]["dpv:hasDataController"]["dpv:hasName"] == "Acme Glasses Ltd"
     assert run(cli, "export", str(out_file), code=1).startswith("error: output exists")
     before = run_json(cli, "list")
 
@@ -196,3 +224,24 @@ def test_export_import_and_bad_files_change_nothing(cli: CliRunner, tmp_path: Pa
         out = run(cli, "import", str(path), code=1)
         assert out.startswith("error: ") and out.count("\n") == 1, out
     assert run_json(cli, "list") == before
+
+
+def test_an_auditor_trusts_a_devices_receipt_key(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = run_json(cli, "grant", "--subject", "ds-1", "--scope", "record-video", "--json")
+    assert isinstance(record, dict)
+    receipt = tmp_path / "receipt.jws"
+    run(cli, "receipt", record["id"], "-o", str(receipt))
+    jwk = tmp_path / "device.jwk"
+    jwk.write_text(run(cli, "key"))
+    # the auditor's machine: another home, no device key, so the receipt is not trusted yet
+    monkeypatch.setenv("BYSTANDER_HOME", str(tmp_path / "auditor"))
+    out = run(cli, "verify-receipt", str(receipt), code=3)
+    assert "untrusted key" in out and out.count("\n") == 1
+    assert "trusted" in run(cli, "trust-key", "add", str(jwk), "--name", "glasses-0001")
+    assert "(glasses-0001)" in run(cli, "verify-receipt", str(receipt))
+    kid = json.loads(jwk.read_text())["kid"]
+    assert kid in run(cli, "trust-key", "list")
+    run(cli, "trust-key", "remove", kid)
+    run(cli, "verify-receipt", str(receipt), code=3)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from bystander.consent import (
     Scope,
     SubjectRole,
     jsonld,
+    shapes,
 )
 from bystander.evidence.db import init_db, make_engine
 
@@ -39,7 +41,12 @@ def rich_record() -> ConsentRecord:
         kind=ConsentKind.GUARDIAN,
         subject=DataSubject(id="kid-7", role=SubjectRole.ENROLLED, under_14=True),
         guardian_id="parent-7",
-        controller=Controller(id="acme-locks", name="Acme Locks Ltd", contact="privacy@acme"),
+        controller=Controller(
+            id="acme-locks",
+            name="Acme Locks Ltd",
+            address="8 Lock Lane, Hangzhou",
+            contact="privacy@acme",
+        ),
         processing=Processing(
             scopes=(Scope.FACE_CLOUD_TRANSFER, Scope.FACE_ENROLMENT),
             purposes=("dpv:IdentityAuthentication", "unlock the front door"),
@@ -93,7 +100,11 @@ def test_export_uses_dpv_terms() -> None:
     process = node["dpv:hasProcess"]
     assert {"@id": "pd:FacialPrint"} in process["dpv:hasPersonalData"]
     assert process["dpv:hasJurisdiction"] == [{"@id": "loc:CN"}, {"@id": "loc:EU"}]
-    assert process["dpv:hasConsentControl"]["@id"] == "dpv:WithdrawConsent"
+    # a node of type WithdrawConsent: the shared DPV term itself is never given a description
+    assert process["dpv:hasConsentControl"] == {
+        "@type": "dpv:WithdrawConsent", "dct:description": "app > privacy > withdraw"
+    }  # fmt: skip
+    assert "dpv:WithdrawConsent" not in json.dumps([v for v in _ids_of(doc)])
     states = [e["dpv:hasConsentStatus"]["@id"] for e in node["dct:hasPart"]]
     assert states == [
         "dpv:ConsentGiven",
@@ -102,6 +113,90 @@ def test_export_uses_dpv_terms() -> None:
         "dpv:ConsentWithdrawn",
     ]
     assert node["dct:hasPart"][0]["dpv:isIndicatedAtTime"]["@value"] == "2026-01-01T12:00:00Z"
+
+
+def _ids_of(value: Any) -> list[str]:
+    """Every ``@id`` in a document."""
+    if isinstance(value, dict):
+        found = [value["@id"]] if "@id" in value else []
+        return found + [i for v in value.values() for i in _ids_of(v)]
+    if isinstance(value, list):
+        return [i for v in value for i in _ids_of(v)]
+    return []
+
+
+def test_complete_record_meets_dpvs_27560_profile() -> None:
+    record = rich_record()
+    assert jsonld.missing_27560(record) == []
+    node = jsonld.record_node(record)
+    assert node["dct:conformsTo"] == "https://w3id.org/dpv/schema/dpv-27560#record"
+    assert shapes.missing_fields(node) == []
+    controller = node["dpv:hasDataController"]
+    assert (controller["dpv:hasName"], controller["dpv:hasAddress"], controller["dpv:hasContact"]) \
+        == ("Acme Locks Ltd", "8 Lock Lane, Hangzhou", "privacy@acme")
+    validity = [e["dct:valid"] for e in node["dct:hasPart"]]
+    assert validity[0] == {"@type": "dpv:UntilTimeDuration",
+                           "rdf:value": {"@value": "2026-01-11T12:00:00Z", "@type": "xsd:dateTime"}}
+    assert validity[3]["@type"] == "dpv:UntilEventDuration"
+    # every DPV type and state the export uses is a real DPV term (listed, with sources)
+    used = {t for e in node["dct:hasPart"] for t in [e["@type"], e["dct:valid"]["@type"]]}
+    assert used <= shapes.dpv_terms()
+
+
+@pytest.mark.parametrize(
+    ("drop", "field"),
+    [
+        (lambda r: r.model_copy(update={"processing": r.processing.model_copy(
+            update={"notice": None})}), "privacy notice"),
+        (lambda r: r.model_copy(update={"processing": r.processing.model_copy(
+            update={"language": None})}), "language"),
+        (lambda r: r.model_copy(update={"controller": r.controller.model_copy(
+            update={"address": None})}), "party address (controller)"),
+        (lambda r: r.model_copy(update={"processing": r.processing.model_copy(
+            update={"retention": None})}), "retention period"),
+        (lambda r: r.model_copy(update={"processing": r.processing.model_copy(
+            update={"jurisdictions": ()})}), "jurisdiction"),
+        (lambda r: r.model_copy(update={"processing": r.processing.model_copy(
+            update={"data_categories": ()})}), "pii information"),
+    ],
+)
+def test_a_missing_mandatory_field_is_named_and_drops_the_claim(drop: Any, field: str) -> None:
+    record = drop(rich_record())
+    assert field in jsonld.missing_27560(record)
+    node = jsonld.record_node(record)
+    assert node["dct:conformsTo"] == jsonld.PROJECT_SCHEMA
+    assert jsonld.loads(jsonld.dumps([record])) == [record]  # still lossless
+
+
+def test_exports_of_earlier_versions_still_read() -> None:
+    record = rich_record()
+    doc = jsonld.to_jsonld([record])
+    doc["@context"] = {k: v for k, v in doc["@context"].items() if k != "rdf"}
+    doc["@context"]["bys"] = jsonld.LEGACY_BYS
+    node = doc["@graph"][0]
+    node["dpv:hasProcess"]["dpv:hasConsentControl"] = {
+        "@id": "dpv:WithdrawConsent", "dct:description": "app > privacy > withdraw"
+    }  # fmt: skip
+    node["dpv:hasProcess"]["dpv:hasStorageCondition"]["dpv:hasDuration"] = {
+        "@value": "P1Y", "@type": "xsd:duration"
+    }  # fmt: skip
+    for event in node["dct:hasPart"]:
+        valid = event.pop("dct:valid")
+        if valid["@type"] == "dpv:UntilTimeDuration":
+            event["bys:validUntil"] = valid["rdf:value"]
+    assert jsonld.from_jsonld(doc) == [record]
+
+
+def test_every_project_term_is_documented() -> None:
+    from importlib import resources
+
+    vocab = resources.files("bystander.consent").joinpath("data", "bystander-vocab.ttl")
+    defined = set(re.findall(r"^(bys:\w+) a ", vocab.read_text("utf-8"), re.MULTILINE))
+    used = set(re.findall(r'"(bys:\w+)"', jsonld.dumps([rich_record()])))
+    used.add("bys:" + jsonld.PROJECT_SCHEMA.removeprefix(jsonld.BYS))
+    assert used and used <= defined
+    docs = (Path(__file__).parents[1] / "docs" / "vocabulary.md").read_text("utf-8")
+    assert all(f"`{term}`" in docs for term in defined)
 
 
 def test_round_trip_is_lossless() -> None:

@@ -575,16 +575,28 @@ def test_sign_capture_with_a_tally(identity: DeviceIdentity, tmp_path: Path) -> 
         faults=[Fault(rule="R3", at_ns=1_200_000_000, reason="indicator occluded during capture")],
     )  # fmt: skip
     path = make_media(tmp_path / "rec.mov")
+    first_frame = datetime(2026, 3, 1, 9, 30, 5, tzinfo=UTC)
     result = sign_capture(
-        path, identity, capture, protection, [str(uuid.uuid4())], frame_ranges=tally.ranges
-    )
+        path, identity, capture, protection, [str(uuid.uuid4())], frame_ranges=tally.ranges,
+        captured_at=first_frame,
+    )  # fmt: skip
     assert result.verification.state == "trusted"
     v = verify_file(path, [identity.root_path], require=[PROTECTION, CAPTURE_GUARD, CONSENT])
     assert v.missing == []
-    edited = v.assertions["c2pa.actions"]["actions"][1]
-    assert [c["region"][0]["frame"] for c in edited["changes"]] == [
+    created, edited = v.assertions["c2pa.actions"]["actions"]
+    assert created["action"] == "c2pa.created" and created["when"] == "2026-03-01T09:30:05+00:00"
+    assert created["digitalSourceType"].endswith("/digitalCapture")
+    assert [c["region"][1]["frame"] for c in edited["changes"]] == [
         {"start": 3, "end": 5}, {"start": 9, "end": 9}, {"start": 11, "end": 11},
     ]  # fmt: skip
+    fps = 15  # make_media's frame rate: each frame range's time range follows from it
+    assert edited["changes"][0]["region"][0]["time"] == {
+        "type": "npt", "start": f"{3 / fps:.3f}", "end": f"{6 / fps:.3f}"
+    }  # fmt: skip
+    guard = v.assertions[CAPTURE_GUARD]
+    assert guard["media_frames"] == 12 and guard["duration_s"] == pytest.approx(12 / fps)
+    text = "\n".join(v.statements)
+    assert "Recording lasts 0.800 s in 12 frames (its frame timestamps)" in text
     text = "\n".join(v.statements)
     assert "Indicator confirmed on 300 ms before the first frame." in text
     assert "1 capture-guard fault(s): R3 indicator occluded during capture." in text

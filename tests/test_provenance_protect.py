@@ -64,7 +64,7 @@ def test_signed_photo_holds_no_pixels_of_the_original_face(
     assert data.count(b"\xff\xd8\xff") == 1  # one JPEG: no embedded thumbnail image
     store = _reader_store(target, "image/jpeg")
     text = json.dumps(store)
-    assert "thumbnail" not in text and "ingredient" not in text
+    assert "thumbnail" not in text
     assert "photo.jpg" not in text  # the input's name is not disclosed either
     manifests = store["manifests"]
     assert isinstance(manifests, dict) and len(manifests) == 1
@@ -76,10 +76,19 @@ def test_signed_photo_holds_no_pixels_of_the_original_face(
     protection = verification.assertions[PROTECTION]
     assert protection["detector"]["name"] == "centerface"
     assert protection["regions_redacted"] == item.summary.regions_redacted >= 1
-    edited = verification.assertions[ACTIONS]["actions"][1]
-    assert edited["action"] == "c2pa.edited"
+    opened, edited = verification.assertions[ACTIONS]["actions"]
+    assert opened["action"] == "c2pa.opened"  # protect never claims a capture
+    assert manifest["ingredients"] == [
+        {"title": "input", "format": "image/jpeg", "relationship": "parentOf",
+         "label": "c2pa.ingredient.v3"}
+    ]  # fmt: skip
+    assert edited["action"] == "c2pa.redacted" and edited["reason"] == "c2pa.PII.present"
     region = edited["changes"][0]["region"][0]
     assert region["type"] == "spatial" and "role" not in region
+    boxes = [r.box for f in item.frames for r in f.regions]
+    assert [c["region"][0]["shape"]["origin"] for c in edited["changes"]] == [
+        {"x": round(b[0], 1), "y": round(b[1], 1)} for b in boxes
+    ]
     assert verification.assertions[CONSENT]["records"] == [{"record_id": "rec-1"}]
 
 
@@ -103,8 +112,13 @@ def test_signed_protected_video_with_capture_facts(
     assert len(decode_frames(target)) == len(frames_before)
     v = verify_file(target, [identity.root_path])
     assert v.assertions[AUDIT_CHECKPOINT]["tree_size"] == 9
-    edited = v.assertions[ACTIONS]["actions"][1]
-    assert edited["changes"][0]["region"][0]["type"] == "frame"
+    opened, edited = v.assertions[ACTIONS]["actions"]
+    assert opened["action"] == "c2pa.opened" and edited["action"] == "c2pa.redacted"
+    temporal, frames = edited["changes"][0]["region"]
+    assert temporal["type"] == "temporal" and frames["type"] == "frame"
+    first = frames["frame"]["start"]
+    assert float(temporal["time"]["start"]) == pytest.approx(first / item.frame_rate, abs=1e-3)
+    assert "digitalCapture" not in json.dumps(v.assertions[ACTIONS])
     text = "\n".join(v.statements)
     assert "Indicator confirmed on 250 ms before the first frame." in text
     assert f"{item.summary.regions_redacted} face regions redacted in 30 frames" in text

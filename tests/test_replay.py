@@ -399,8 +399,12 @@ def test_cli_on_a_sqlite_file(tmp_path: Path) -> None:
     path = tmp_path / "evidence.db"
     engine = make_engine(f"sqlite:///{path}")
     init_db(engine)
-    AuditLog(engine).append_many(session("s") + session("open")[:3])
+    log = AuditLog(engine)
+    log.append_many(session("s") + session("open")[:3])
     engine.dispose()
+    code, out, err = replay_cli(str(path))
+    assert code == 3 and "is covered by a checkpoint signed by a trusted key" in err
+    log.checkpoint()
     code, out, err = replay_cli(str(path))
     assert code == 3, err
     assert "INCOMPLETE open: armed but never stopped" in out

@@ -16,17 +16,22 @@ from sqlalchemy.engine import make_url
 
 from bystander import config
 from bystander.cli.common import err_console, out_console, print_json, user_errors
+from bystander.consent.audit_state import StateReport, check_state, database_events, rebuild
 from bystander.errors import InputError
 from bystander.evidence.audit import (
+    AuditIntegrityError,
     AuditLog,
+    VerifyPolicy,
     VerifyReport,
     require_audit_tables,
     sqlite_url_if_database,
     verify_bundle,
     verify_database,
 )
+from bystander.evidence.audit_bundle import bundle_events
 from bystander.evidence.checkpoint import NoteVerifier, load_verifier
 from bystander.evidence.db import make_engine
+from bystander.evidence.witness import load_cosigner
 
 audit_app = typer.Typer(
     help="Tamper-evident audit log: verify it offline, export it, sign checkpoints.",
@@ -37,7 +42,10 @@ _DATABASE_HELP = "Database URL (default: $BYSTANDER_DATABASE_URL or the SQLite f
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``audit`` command group to ``app``."""
+    """Add the ``audit`` command group (with ``audit witness``) to ``app``."""
+    from bystander.cli import witness_cmd
+
+    witness_cmd.register(audit_app)
     app.add_typer(audit_app, name="audit")
 
 
@@ -65,6 +73,51 @@ def _verifiers(keys: list[str] | None) -> list[NoteVerifier] | None:
     return [load_verifier(spec) for spec in keys] if keys else None
 
 
+KEY_OPTION = typer.Option(
+    None,
+    "--key",
+    help="Trusted signer: a verifier key (name+id+key), a file holding one, or a PEM "
+    "Ed25519 key. Repeatable. Default: the local audit key (database) or the bundle's "
+    "own key (not pinned).",
+)
+MIN_SIZE_OPTION = typer.Option(
+    0, "--min-size", min=0, help="Fail unless the log holds at least N signed entries."
+)
+PIN_OPTION = typer.Option(
+    None,
+    "--pin-checkpoint",
+    help="A checkpoint seen before (file holding the note): the log must extend it, "
+    "else it was rolled back or forked. Repeatable.",
+)
+WITNESS_OPTION = typer.Option(
+    None, "--witness", help="A trusted witness key (name+id+key or a file). Repeatable."
+)
+COSIGN_OPTION = typer.Option(
+    0,
+    "--require-cosignatures",
+    min=0,
+    help="Fail unless the checkpoint covering the log has N valid witness cosignatures.",
+)
+
+
+def verify_policy(
+    min_size: int, pins: list[Path] | None, witnesses: list[str] | None, cosignatures: int
+) -> VerifyPolicy:
+    """The ``VerifyPolicy`` of the shared verification options (coverage always required)."""
+    known = []
+    for path in pins or ():
+        try:
+            known.append(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InputError(f"cannot read checkpoint {path}: {exc.strerror or exc}") from None
+    return VerifyPolicy(
+        min_size=min_size,
+        known=known,
+        witnesses=[load_cosigner(spec) for spec in witnesses or ()],
+        require_cosignatures=cosignatures,
+    )
+
+
 @audit_app.command("verify")
 def verify_command(
     log_or_export: str | None = typer.Argument(
@@ -73,55 +126,86 @@ def verify_command(
         "(default: --database or the configured database).",
         show_default=False,
     ),
-    database: str | None = typer.Option(None, "--database", help=_DATABASE_HELP),
-    key: list[str] | None = typer.Option(
+    database: str | None = typer.Option(
         None,
-        "--key",
-        help="Trusted signer: a verifier key (name+id+key), a file holding one, or a PEM "
-        "Ed25519 key. Repeatable. Default: the local audit key (database) or the bundle's "
-        "own key (not pinned).",
+        "--database",
+        help="The database to verify (default: $BYSTANDER_DATABASE_URL or the SQLite file in "
+        "home); with an export bundle, the database whose rows are checked against it.",
+    ),
+    key: list[str] | None = KEY_OPTION,
+    min_size: int = MIN_SIZE_OPTION,
+    pin: list[Path] | None = PIN_OPTION,
+    witness: list[str] | None = WITNESS_OPTION,
+    require_cosignatures: int = COSIGN_OPTION,
+    state: bool = typer.Option(
+        True,
+        "--state/--no-state",
+        help="Also rebuild consent, deletion, template and retention state from the log and "
+        "compare it with the database's rows (when a database is involved).",
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
 ) -> None:
-    """Check every checkpoint signature, every entry and checkpoint consistency, offline.
+    """Check every checkpoint signature, every entry, coverage, consistency and the pins,
+    offline; then the database's derived rows against the log.
 
-    Names the first altered entry (index and type) and exits 3 when anything fails.
+    Names the first altered entry or row and exits 3 when anything fails.
     """
     with user_errors():
         verifiers = _verifiers(key)
-        report = _verify_target(log_or_export, database, verifiers)
+        policy = verify_policy(min_size, pin, witness, require_cosignatures)
+        report, state_report = _verify_target(log_or_export, database, verifiers, policy, state)
         if json_out:
-            print_json(report.to_dict())
+            data = report.to_dict()
+            data["state"] = None if state_report is None else state_report.to_dict()
+            data["ok"] = report.ok and (state_report is None or state_report.ok)
+            print_json(data)
         else:
-            _print_report(report)
+            _print_report(report, state_report)
         report.raise_for_problems()
+        if state_report is not None and not state_report.ok:
+            total = len(state_report.problems) + state_report.omitted
+            more = f" ({total} rows disagree with the log)" if total > 1 else ""
+            raise AuditIntegrityError(f"{report.source}: {state_report.problems[0]}{more}")
 
 
 def _verify_target(
-    target: str | None, database: str | None, verifiers: list[NoteVerifier] | None
-) -> VerifyReport:
-    if target is None or "://" in target:
-        engine = open_database(target or database)
+    target: str | None,
+    database: str | None,
+    verifiers: list[NoteVerifier] | None,
+    policy: VerifyPolicy,
+    state: bool,
+) -> tuple[VerifyReport, StateReport | None]:
+    bundle: Path | None = None
+    url = target if target is not None and "://" in target else None
+    if target is not None and url is None:
+        path = Path(target)
+        if not path.exists():
+            raise InputError(f"no such file: {path}")
+        if path.is_dir():
+            raise InputError(f"{path} is a folder; give an export bundle (.jsonl) or a database")
+        url = sqlite_url_if_database(path)
+        bundle = None if url is not None else path
+    if bundle is not None:
+        report = verify_bundle(bundle, verifiers, policy)
+        if database is None or not state or not report.ok:
+            return report, None
+        engine = open_database(database)
         try:
-            return verify_database(engine, verifiers)
+            logged = rebuild(bundle_events(bundle, report.entries))
+            return report, check_state(engine, logged)
         finally:
             engine.dispose()
-    path = Path(target)
-    if not path.exists():
-        raise InputError(f"no such file: {path}")
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; give an export bundle (.jsonl) or a database")
-    url = sqlite_url_if_database(path)
-    if url is None:
-        return verify_bundle(path, verifiers)
-    engine = open_database(url)
+    engine = open_database(url or database)
     try:
-        return verify_database(engine, verifiers)
+        report = verify_database(engine, verifiers, policy)
+        if not state or not report.ok:
+            return report, None
+        return report, check_state(engine, rebuild(database_events(engine, report.entries)))
     finally:
         engine.dispose()
 
 
-def _print_report(report: VerifyReport) -> None:
+def _print_report(report: VerifyReport, state: StateReport | None = None) -> None:
     out_console.print(f"source: {report.source}", highlight=False)
     out_console.print(
         f"entries: {report.entries}  checkpoints: {report.checkpoints}  "
@@ -137,11 +221,26 @@ def _print_report(report: VerifyReport) -> None:
         out_console.print(f"FAIL {problem.message}", highlight=False, markup=False)
     if report.omitted:
         out_console.print(f"FAIL ... and {report.omitted} more problems", highlight=False)
+    if report.cosigned_by:
+        out_console.print(f"cosigned by: {', '.join(report.cosigned_by)}", highlight=False)
     if report.ok:
         out_console.print(
-            "ok: checkpoint signatures, every entry against the signed roots, and consistency "
-            "between checkpoints verified",
+            "ok: checkpoint signatures, every entry against the signed roots, coverage, and "
+            "consistency between checkpoints verified",
             highlight=False,
+        )
+    if state is None:
+        return
+    for warning in state.warnings:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    for row in state.problems:
+        out_console.print(f"FAIL {row}", highlight=False, markup=False)
+    if state.omitted:
+        out_console.print(f"FAIL ... and {state.omitted} more rows", highlight=False)
+    if state.ok:
+        checked = ", ".join(f"{n} {table}" for table, n in state.checked.items())
+        out_console.print(
+            f"ok: rows match the log ({checked or 'no state tables'})", highlight=False
         )
 
 

@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Engine
 
 from bystander.cli.common import fail, out_console, print_json, user_errors
 from bystander.consent import jsonld
+from bystander.consent.controller import ControllerProfile
 from bystander.consent.models import (
     ConsentDecision,
     ConsentKind,
@@ -44,6 +43,7 @@ from bystander.consent.models import (
 )
 from bystander.consent.receipts import issue_receipt, verify_receipt
 from bystander.consent.store import ConsentStore
+from bystander.consent.trust import load_public_key
 from bystander.errors import InputError
 from bystander.evidence.audit import AuditLog
 from bystander.evidence.db import init_db, make_engine
@@ -87,7 +87,7 @@ def _evidence(database: str | None) -> Iterator[tuple[ConsentStore, Engine, Audi
     engine = make_engine(database)
     try:
         init_db(engine)
-        sink = AuditLog(engine)
+        sink = AuditLog(engine, checkpoint_every=1)  # every change is covered when logged
         yield ConsentStore(engine, sink), engine, sink
     finally:
         engine.dispose()
@@ -151,6 +151,16 @@ def record_json(record: ConsentRecord) -> dict[str, Any]:
     data["state"] = record.state.value
     data["expires_at"] = iso(record.expires_at) if record.expires_at else None
     return data
+
+
+def _controller(controller_id: str | None, shared: ControllerProfile) -> Controller | None:
+    """``--controller ID``, completed from the saved profile when it names the same id."""
+    saved = shared.controller
+    if controller_id is None:
+        return saved
+    if saved is not None and saved.id == controller_id:
+        return saved
+    return Controller(id=controller_id)
 
 
 def _describe(record: ConsentRecord) -> str:
@@ -233,6 +243,7 @@ def grant_command(
             )
         subject_id, guardian_id, subject_role = subject, None, SubjectRole(role.value)
     with user_errors(), _store(database) as store:
+        shared = ControllerProfile.load()  # what this grant does not say, the device's terms do
         record = store.grant(
             subject_id,
             scope,
@@ -240,16 +251,16 @@ def grant_command(
             role=subject_role,
             under_14=under_14,
             guardian_id=guardian_id,
-            purposes=purpose,
-            data_categories=data_category,
+            purposes=purpose or shared.purposes,
+            data_categories=data_category or shared.data_categories,
             legal_basis=legal_basis,
-            jurisdictions=jurisdiction,
-            retention=parse_retention(retention) if retention else None,
-            storage_locations=storage,
+            jurisdictions=jurisdiction or shared.jurisdictions,
+            retention=parse_retention(retention) if retention else shared.retention,
+            storage_locations=storage or shared.storage_locations,
             recipients=[parse_recipient(r) for r in recipient],
-            controller=Controller(id=controller) if controller else None,
-            notice=notice,
-            language=language,
+            controller=_controller(controller, shared),
+            notice=notice or shared.notice,
+            language=language or shared.language,
             expires=parse_time(expires) if expires else None,
             method=method,
         )
@@ -493,15 +504,16 @@ def receipt_command(
 def verify_receipt_command(
     receipt: Path = typer.Argument(..., help="The receipt file ('-' for stdin)."),
     public_key: Path | None = typer.Option(
-        None, "--public-key", help="Expect this signer (PEM public or private Ed25519 key)."
+        None, "--public-key", help="Expect this signer (a JWK, or a PEM public/private key)."
     ),
-    kid: str | None = typer.Option(None, "--kid", help="Expect this signer key id."),
+    kid: str | None = typer.Option(None, "--kid", help="Expect this signer (RFC 7638 kid)."),
     json_out: bool = _JSON,
 ) -> None:
-    """Verify a receipt offline (no database); exit status 0 if valid."""
+    """Verify a receipt offline (no database): exit 0 only if intact and signed by a trusted
+    key (this device's own, an imported one, or the one pinned); 3 if forged or untrusted."""
     with user_errors():
         token = _read_input(receipt)
-        expected = _load_public_key(public_key) if public_key else None
+        expected = load_public_key(public_key) if public_key else None
         verified = verify_receipt(token, expected, kid=kid)
         record = verified.record
         if json_out:
@@ -510,6 +522,7 @@ def verify_receipt_command(
                     "valid": True,
                     "receipt_id": verified.receipt_id,
                     "kid": verified.kid,
+                    "trusted_as": verified.trusted_as,
                     "issued_at": iso(verified.issued_at),
                     "record": record_json(record),
                 }
@@ -517,7 +530,7 @@ def verify_receipt_command(
         else:
             out_console.print(
                 f"valid receipt {verified.receipt_id} signed by {verified.kid} "
-                f"at {iso(verified.issued_at)}\n  {_describe(record)}",
+                f"({verified.trusted_as}) at {iso(verified.issued_at)}\n  {_describe(record)}",
                 highlight=False,
             )
 
@@ -535,26 +548,6 @@ def _read_input(path: Path) -> str:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
-def _load_public_key(path: Path) -> Ed25519PublicKey:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    key: Any
-    try:
-        key = serialization.load_pem_public_key(data)
-    except ValueError:
-        try:
-            key = serialization.load_pem_private_key(data, password=None)
-        except (ValueError, TypeError):
-            raise InputError(f"{path} is not a PEM Ed25519 key") from None
-    if isinstance(key, Ed25519PrivateKey):
-        key = key.public_key()
-    if not isinstance(key, Ed25519PublicKey):
-        raise InputError(f"{path} is not an Ed25519 key")
-    return key
-
-
 # --- JSON-LD ---------------------------------------------------------------------------------
 
 
@@ -563,12 +556,28 @@ def export_command(
     output: Path = typer.Argument(..., help="The JSON-LD file to write."),
     subject: str | None = typer.Option(None, "--subject", help="Only this subject."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing file."),
+    allow_incomplete: bool = typer.Option(
+        False,
+        "--allow-incomplete",
+        help="Also export records that lack ISO/IEC TS 27560 mandatory fields (they do not "
+        "claim the DPV 27560 profile).",
+    ),
     database: str | None = _DATABASE,
 ) -> None:
-    """Export records as JSON-LD with DPV terms."""
+    """Export records as JSON-LD (DPV's ISO/IEC TS 27560 profile); refuses records that lack
+    a mandatory field unless --allow-incomplete."""
     with user_errors():
         with _store(database) as store:
             found = store.list(subject_id=subject)
+        incomplete = [(r.id, jsonld.missing_27560(r)) for r in found]
+        incomplete = [(rid, missing) for rid, missing in incomplete if missing]
+        if incomplete and not allow_incomplete:
+            rid, missing = incomplete[0]
+            raise InputError(
+                f"{len(incomplete)} record(s) lack ISO/IEC TS 27560 mandatory fields, e.g. {rid}: "
+                f"{', '.join(missing)} (set them with `bystander consent controller set`, or "
+                "export with --allow-incomplete)"
+            )
         with atomic_output(output, overwrite=overwrite) as temp:
             temp.write_text(jsonld.dumps(found), encoding="utf-8")
         out_console.print(f"exported {len(found)} record(s) to {output}", highlight=False)
@@ -599,5 +608,8 @@ def import_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``consent`` command group to ``app``."""
+    """Add the ``consent`` command group (with keys and the controller profile) to ``app``."""
+    from bystander.cli import consent_setup_cmd
+
+    consent_setup_cmd.register(consent_app)
     app.add_typer(consent_app, name="consent")

@@ -23,10 +23,10 @@ from bystander.provenance.assertions import (
     AUDIT_CHECKPOINT,
     CAPTURE_GUARD,
     CONSENT,
-    DIGITAL_CAPTURE,
     PROTECTION,
     ProtectionAssertion,
-    created_action,
+    input_ingredient,
+    opened_action,
 )
 from bystander.provenance.pki import (
     DEFAULT_DEVICE_DAYS,
@@ -36,7 +36,7 @@ from bystander.provenance.pki import (
 )
 from bystander.provenance.sign import ProvenanceManifest, protection_from_report, sign_file
 from bystander.provenance.signer import KeyFileSigner
-from bystander.provenance.verify import Verification, verify_file
+from bystander.provenance.verify import Verification, mime_type, verify_file
 
 EXIT_INVALID = 3
 EXIT_NOT_PROVEN = 4
@@ -124,12 +124,17 @@ def sign_command(
     """Sign a file with the device identity (e.g. a file protected elsewhere)."""
     with user_errors():
         identity = load_identity(directory)
-        actions = [created_action(source_type=DIGITAL_CAPTURE)]
+        # the file existed before: it is an opened input, never a capture we witnessed
+        actions = [opened_action()]
         protection: ProtectionAssertion | None = None
         if report is not None:
             protection, edited = _protection_from_report_file(report, file)
             actions.append(edited)
-        manifest = ProvenanceManifest(actions=actions, protection=protection)
+        manifest = ProvenanceManifest(
+            actions=actions,
+            protection=protection,
+            ingredients=[input_ingredient("input", mime_type(file))],
+        )
         trust = [identity.root_path] if identity.root_path.is_file() else None
         result = sign_file(
             file, output, manifest, KeyFileSigner.for_identity(identity),

@@ -16,10 +16,18 @@ from rich import box
 from rich.table import Column, Table
 from rich.text import Text
 
-from bystander.cli.audit_cmd import open_database
+from bystander.cli.audit_cmd import (
+    COSIGN_OPTION,
+    MIN_SIZE_OPTION,
+    PIN_OPTION,
+    WITNESS_OPTION,
+    open_database,
+    verify_policy,
+)
 from bystander.cli.common import err_console, out_console, print_json, user_errors
 from bystander.errors import InputError
 from bystander.evidence.audit import (
+    VerifyPolicy,
     VerifyReport,
     sqlite_url_if_database,
     verify_bundle,
@@ -76,6 +84,10 @@ def replay_command(
         "--key",
         help="Trusted signer for --verify (as for `audit verify`). Repeatable.",
     ),
+    min_size: int = MIN_SIZE_OPTION,
+    pin: list[Path] | None = PIN_OPTION,
+    witness: list[str] | None = WITNESS_OPTION,
+    require_cosignatures: int = COSIGN_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the verdicts as JSON on stdout."),
 ) -> None:
     """Recompute from the log alone whether R1, R4 and R8 held for each capture session.
@@ -87,7 +99,8 @@ def replay_command(
     """
     with user_errors():
         verifiers = [load_verifier(spec) for spec in key] if key else None
-        events, report = load_log(log_or_export, database, verify, verifiers)
+        policy = verify_policy(min_size, pin, witness, require_cosignatures)
+        events, report = load_log(log_or_export, database, verify, verifiers, policy)
         verdicts = replay(events)
         orphans = unattributed(events)
         if json_out:
@@ -103,22 +116,24 @@ def load_log(
     database: str | None,
     verify: bool,
     verifiers: list[NoteVerifier] | None,
+    policy: VerifyPolicy | None = None,
 ) -> tuple[list[AuditEvent], VerifyReport | None]:
-    """The events of a bundle or database, verified first unless ``verify`` is False.
+    """The events of a bundle or database, verified first (``policy``: coverage by default)
+    unless ``verify`` is False.
 
     Raises ``AuditIntegrityError`` (exit 3) when verification fails, ``InputError`` (exit 1)
     when the input cannot be read. From a database, only the verified entries are replayed.
     """
     source = _resolve(target, database)
     if isinstance(source, Path):
-        report = verify_bundle(source, verifiers) if verify else None
+        report = verify_bundle(source, verifiers, policy) if verify else None
         if report is not None:
             report.raise_for_problems()
         root = report.root_hash if report is not None else None
         return events_from_bundle(source, expect_root=root), report
     engine = open_database(source)
     try:
-        report = verify_database(engine, verifiers) if verify else None
+        report = verify_database(engine, verifiers, policy) if verify else None
         if report is not None:
             report.raise_for_problems()
         stop = report.entries if report is not None else None

@@ -41,7 +41,7 @@ def open_audit_log(engine: Engine) -> EventSink:
     """The default sink: the tamper-evident audit log in the same database."""
     from bystander.evidence.audit import AuditLog
 
-    return AuditLog(engine)
+    return AuditLog(engine, checkpoint_every=1)  # every deletion is covered when logged
 
 
 def load_policy(path: Path | None) -> RetentionPolicy:

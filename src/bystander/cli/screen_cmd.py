@@ -50,7 +50,9 @@ def _queue(database: str | None, deadline_hours: float = 24.0) -> Iterator[Moder
     try:
         init_db(engine)
         yield ModerationQueue(
-            engine, AuditLog(engine), takedown_deadline=timedelta(hours=deadline_hours)
+            engine,
+            AuditLog(engine, checkpoint_every=1),  # every decision is covered when logged
+            takedown_deadline=timedelta(hours=deadline_hours),
         )
     finally:
         engine.dispose()

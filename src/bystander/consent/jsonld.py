@@ -1,10 +1,18 @@
 """Consent records as JSON-LD with W3C DPV terms, after the DPV guide to ISO/IEC TS 27560.
 
 ``dumps`` writes ``{"@context": CONTEXT, "@graph": [record, ...]}``; ``loads`` reads that
-shape (or one bare record node) back, losslessly. Terms DPV lacks (the consent kind, the
-scope list, the subject's role) use the ``bys:`` prefix. ``loads`` reads the compact form
-this module writes: the ``@context`` must be inline and map the prefixes as ``CONTEXT``
-does; it is not a general JSON-LD processor.
+shape (or one bare record node) back, losslessly. DPV terms are used wherever DPV has one;
+the few it lacks (the consent kind as Chinese law tells kinds apart, the scope list, the
+subject's role, the under-14 flag, cloud and cross-border recipients, the guardian link) use
+the project vocabulary ``bys:`` (``BYS``), documented term by term in
+``data/bystander-vocab.ttl`` and ``docs/vocabulary.md``.
+
+A record that has every field ISO/IEC TS 27560 marks mandatory (checked by
+``bystander.consent.shapes`` against DPV's profile) claims ``dct:conformsTo``
+``dpv-27560:record``; one that lacks some claims only the project's own record format
+(``PROJECT_SCHEMA``). ``loads`` reads the compact form this module writes: the ``@context``
+must be inline and map the prefixes as ``CONTEXT`` does; it is not a general JSON-LD
+processor.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from bystander.consent import shapes
 from bystander.consent.models import (
     ConsentFormatError,
     ConsentKind,
@@ -28,18 +37,31 @@ from bystander.consent.models import (
 )
 
 DPV = "https://w3id.org/dpv#"
-#: Our own terms (kind, scopes, role): a URN until the project has a namespace of its own.
-BYS = "urn:bystander:"
+#: The project vocabulary (terms DPV lacks); see ``data/bystander-vocab.ttl``.
+BYS = "https://w3id.org/bystander/vocab#"
+#: The placeholder namespace exports used before; still read.
+LEGACY_BYS = "urn:bystander:"
 CONTEXT: dict[str, str] = {
     "dpv": DPV,
     "dct": "http://purl.org/dc/terms/",
     "xsd": "http://www.w3.org/2001/XMLSchema#",
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
     "loc": "https://w3id.org/dpv/loc#",
     "bys": BYS,
 }
-#: The DPV profile of an ISO/IEC TS 27560 record; the version ``loads`` accepts.
+_REQUIRED_PREFIXES = ("dpv", "dct", "xsd", "loc", "bys")
+#: The DPV profile of an ISO/IEC TS 27560 record (w3c/dpv schema/dpv-27560).
 RECORD_SCHEMA = "https://w3id.org/dpv/schema/dpv-27560#record"
-KNOWN_SCHEMAS = frozenset({RECORD_SCHEMA, "https://w3id.org/dpv/schema/iso-27560#record"})
+#: What a record lacking 27560 mandatory fields claims instead: this project's format.
+PROJECT_SCHEMA = f"{BYS}ConsentRecordV1"
+KNOWN_SCHEMAS = frozenset(
+    {
+        RECORD_SCHEMA,
+        PROJECT_SCHEMA,
+        "https://w3id.org/dpv/schema/iso-27560#record",
+        f"{LEGACY_BYS}ConsentRecordV1",
+    }
+)
 
 #: How each kind is told in DPV (``bys:consentKind`` keeps the exact kind).
 CONSENT_TYPE: dict[ConsentKind, str] = {
@@ -73,7 +95,7 @@ def record_node(record: ConsentRecord) -> dict[str, Any]:
         "@id": _record_iri(record.id),
         "@type": "dpv:ConsentRecord",
         "dct:identifier": record.id,
-        "dct:conformsTo": RECORD_SCHEMA,
+        "dct:conformsTo": shapes.profile(),
         "dct:created": _time(record.created_at),
         "bys:consentKind": record.kind.value,
         "dpv:hasDataSubject": {
@@ -92,7 +114,16 @@ def record_node(record: ConsentRecord) -> dict[str, Any]:
             "@type": "dpv:GuardianOfDataSubject",
             "dct:identifier": record.guardian_id,
         }
+    if shapes.missing_fields(node):
+        node["dct:conformsTo"] = PROJECT_SCHEMA
     return node
+
+
+def missing_27560(record: ConsentRecord) -> list[str]:
+    """The ISO/IEC TS 27560 mandatory fields ``record`` lacks (empty: it conforms)."""
+    node = record_node(record)
+    node["dct:conformsTo"] = RECORD_SCHEMA
+    return shapes.missing_fields(node)
 
 
 def _record_iri(record_id: str) -> str:
@@ -122,6 +153,8 @@ def _controller(record: ConsentRecord) -> dict[str, Any]:
     node: dict[str, Any] = {"@type": "dpv:DataController", "dct:identifier": controller.id}
     if controller.name is not None:
         node["dpv:hasName"] = controller.name
+    if controller.address is not None:
+        node["dpv:hasAddress"] = controller.address
     if controller.contact is not None:
         node["dpv:hasContact"] = controller.contact
     return node
@@ -134,7 +167,7 @@ def _process(record: ConsentRecord) -> dict[str, Any]:
         "dpv:hasLocation": [_thing(s, "dpv:StorageLocation") for s in p.storage_locations],
     }
     if p.retention is not None:
-        storage["dpv:hasDuration"] = {"@value": p.retention, "@type": "xsd:duration"}
+        storage["dpv:hasDuration"] = {"@type": "dpv:TemporalDuration", "rdf:value": p.retention}
     node: dict[str, Any] = {
         "@type": "dpv:Process",
         "bys:scope": [s.value for s in p.scopes],
@@ -144,8 +177,9 @@ def _process(record: ConsentRecord) -> dict[str, Any]:
         "dpv:hasJurisdiction": [{"@id": f"loc:{j}"} for j in p.jurisdictions],
         "dpv:hasStorageCondition": storage,
         "dpv:hasRecipient": [_recipient(r) for r in p.recipients],
+        # a node of type dpv:WithdrawConsent: the shared DPV term itself is never described
         "dpv:hasConsentControl": {
-            "@id": "dpv:WithdrawConsent",
+            "@type": "dpv:WithdrawConsent",
             "dct:description": p.withdrawal_method,
         },
     }
@@ -179,11 +213,19 @@ def _event(record: ConsentRecord, event: Any) -> dict[str, Any]:
     }
     if event.method is not None:
         node["dpv:hasIndicationMethod"] = event.method
-    if event.valid_until is not None:
-        node["bys:validUntil"] = _time(event.valid_until)
+    node["dct:valid"] = _validity(event)
     if event.reason is not None:
         node["dct:description"] = event.reason
     return node
+
+
+def _validity(event: Any) -> dict[str, Any]:
+    """How long the event's state holds (27560 validity duration), as a DPV duration."""
+    if event.valid_until is not None:
+        return {"@type": "dpv:UntilTimeDuration", "rdf:value": _time(event.valid_until)}
+    if event.type in (EventType.GIVEN, EventType.RENEWED):
+        return {"@type": "dpv:UntilEventDuration", "dct:description": "until withdrawn"}
+    return {"@type": "dpv:UntilEventDuration", "dct:description": "until a new decision"}
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -225,7 +267,8 @@ def check_context(doc: Mapping[str, Any]) -> None:
             raise ConsentFormatError("@context must be inline (remote contexts are not fetched)")
         merged.update(part)
     for prefix, iri in CONTEXT.items():
-        if merged.get(prefix) != iri:
+        allowed = (iri, LEGACY_BYS) if prefix == "bys" else (iri,)
+        if merged.get(prefix) not in allowed and (prefix in _REQUIRED_PREFIXES or prefix in merged):
             raise ConsentFormatError(f"@context must map {prefix!r} to {iri}")
 
 
@@ -338,6 +381,7 @@ def _controller_data(node: _Node) -> dict[str, Any]:
     return {
         "id": node.text("dct:identifier"),
         "name": node.text("dpv:hasName", None),
+        "address": node.text("dpv:hasAddress", None),
         "contact": node.text("dpv:hasContact", None),
     }
 
@@ -349,7 +393,10 @@ def _process_data(node: _Node) -> dict[str, Any]:
     storage = node.node("dpv:hasStorageCondition") if node.has("dpv:hasStorageCondition") else None
     retention = None
     if storage is not None and storage.has("dpv:hasDuration"):
-        retention = storage.node("dpv:hasDuration").text("@value")
+        duration = storage.node("dpv:hasDuration")
+        retention = (
+            duration.text("rdf:value") if duration.has("rdf:value") else duration.text("@value")
+        )
     return {
         "scopes": scopes,
         "purposes": [n.thing() for n in node.nodes("dpv:hasPurpose")],
@@ -386,6 +433,15 @@ def _recipient_data(node: _Node) -> dict[str, Any]:
     }
 
 
+def _valid_until(node: _Node) -> str | None:
+    if node.has("dct:valid"):
+        valid = node.node("dct:valid")
+        if valid.text("@type", None) == "dpv:UntilTimeDuration":
+            return valid.time("rdf:value")
+        return None
+    return node.time("bys:validUntil")  # exports before the 27560 fields
+
+
 def _event_data(node: _Node) -> dict[str, Any]:
     status = node.ref("dpv:hasConsentStatus", "dpv:")
     try:
@@ -397,6 +453,6 @@ def _event_data(node: _Node) -> dict[str, Any]:
         "at": node.time("dpv:isIndicatedAtTime") or node.raw("dpv:isIndicatedAtTime"),
         "by": node.text("dpv:isIndicatedBy"),
         "method": node.text("dpv:hasIndicationMethod", None),
-        "valid_until": node.time("bys:validUntil"),
+        "valid_until": _valid_until(node),
         "reason": node.text("dct:description", None),
     }

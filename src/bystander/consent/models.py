@@ -27,6 +27,7 @@ Two more rules, applied whatever kind is required:
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -221,6 +222,11 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def record_digest(body: str) -> str:
+    """SHA-256 (hex) of a record's stored JSON body, as consent audit events carry it."""
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
 def iso(value: datetime) -> str:
     """``2026-01-01T12:00:00Z`` (microseconds only when present)."""
     spec = "microseconds" if value.microsecond else "seconds"
@@ -247,6 +253,7 @@ class Controller(_Frozen):
 
     id: Id = "device-operator"
     name: Text | None = None
+    address: Text | None = None
     contact: Text | None = None
 
 

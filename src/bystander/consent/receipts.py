@@ -1,10 +1,15 @@
 """Signed consent receipts: a JWS (compact serialization, EdDSA over Ed25519).
 
-The payload is a ``dpv:ConsentReceipt`` in JSON-LD whose ``dct:subject`` is the full consent
-record; the protected header carries the signer's key id (``kid``) and public key (``jwk``),
+The payload is a ``dpv:ConsentReceipt`` in JSON-LD (DPV profile ``dpv-27560:receipt``: a
+copy of the record) whose ``dct:subject`` is the full consent record; the protected header
+carries the signer's key id (``kid``, the RFC 7638 JWK thumbprint) and public key (``jwk``),
 so the data subject can keep the receipt and anyone can check it, offline, without the
-database. Trusting the embedded key proves the receipt is intact; to prove *who* signed it,
-pass the controller's published public key (or its ``kid``) to ``verify_receipt``.
+database.
+
+The embedded key only proves the receipt is intact: anyone can change a record and re-sign
+it with a key of their own. ``verify_receipt`` therefore accepts a receipt only from a trusted
+signer: a key pinned by the caller, else one in the ``KeyRegistry`` (the device's own receipt
+key and keys an auditor imported). Any other signer raises ``UntrustedReceiptError`` (exit 3).
 
 >>> token = issue_receipt(record)                          # doctest: +SKIP
 >>> verify_receipt(token).record == record                 # doctest: +SKIP
@@ -16,7 +21,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -25,19 +31,35 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from bystander.consent.jsonld import CONTEXT, check_context, record_from_node, record_node
 from bystander.consent.models import ConsentFormatError, ConsentRecord, iso, utc
+from bystander.consent.trust import DEVICE_KEY_NAME, KeyRegistry, TrustedKey, public_jwk
 from bystander.evidence import keys
 from bystander.evidence.keys import SigningKeyError
 
-RECEIPT_SCHEMA = "https://w3id.org/dpv/schema/dpv-27560#receipt-full"
+#: DPV's profile of a consent receipt that copies the record (w3c/dpv schema/dpv-27560).
+RECEIPT_SCHEMA = "https://w3id.org/dpv/schema/dpv-27560#receipt"
+#: Accepted when reading receipts issued by earlier versions (an IRI DPV never defined).
+_LEGACY_SCHEMAS = frozenset({"https://w3id.org/dpv/schema/dpv-27560#receipt-full"})
 #: The key name under ``config.keys_dir()`` receipts are signed with by default.
-KEY_NAME = "consent"
+KEY_NAME = DEVICE_KEY_NAME
 ALG = "EdDSA"
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class ReceiptError(ConsentFormatError):
-    """A receipt is malformed, truncated, altered or signed by another key."""
+    """A receipt is malformed or truncated (exit 1)."""
+
+
+class ForgedReceiptError(ReceiptError):
+    """A receipt's signature or key id does not verify: it was altered (exit 3)."""
+
+    exit_code = 3
+
+
+class UntrustedReceiptError(ReceiptError):
+    """A receipt verifies, but under a key that is not trusted (exit 3)."""
+
+    exit_code = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +71,7 @@ class VerifiedReceipt:
     issued_at: datetime
     record: ConsentRecord
     jwk: dict[str, str]
-
-
-def public_jwk(key: Ed25519PrivateKey | Ed25519PublicKey) -> dict[str, str]:
-    """The public half of ``key`` as an OKP JWK (RFC 8037), with its ``kid``."""
-    return {
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "x": keys.b64url(keys.public_key_bytes(key)),
-        "kid": keys.key_id(key),
-    }
+    trusted_as: str = "pinned key"
 
 
 def issue_receipt(
@@ -92,10 +105,14 @@ def verify_receipt(
     public_key: Ed25519PublicKey | None = None,
     *,
     kid: str | None = None,
+    trusted: Mapping[str, TrustedKey] | None = None,
 ) -> VerifiedReceipt:
-    """Check a receipt's signature and content; ``ReceiptError`` (one line) if it fails.
+    """Check a receipt's signature, its signer and its content (one-line errors).
 
-    ``public_key`` / ``kid``: the signer you expect; without them the embedded key is used.
+    The signer must be ``public_key`` or have thumbprint ``kid`` when given; otherwise it
+    must be one of ``trusted`` (default: ``KeyRegistry().trusted()``, the device's own key
+    and imported keys). ``ReceiptError`` when malformed, ``ForgedReceiptError`` when the
+    signature fails, ``UntrustedReceiptError`` when another key signed it.
     """
     text = _ascii(token).strip()
     parts = text.split(".")
@@ -107,20 +124,43 @@ def verify_receipt(
     if "crit" in header:
         raise ReceiptError("receipt header has critical extensions this verifier does not know")
     signer = _signer(header, public_key)
-    signer_kid = keys.key_id(signer)
-    if header.get("kid") != signer_kid:
-        raise ReceiptError("receipt kid does not match its signing key")
-    if kid is not None and kid != signer_kid:
-        raise ReceiptError(f"receipt was signed by key {signer_kid}, not {kid}")
+    thumbprint = keys.jwk_thumbprint(signer)
+    if header.get("kid") not in (thumbprint, keys.key_id(signer)):
+        raise ForgedReceiptError("receipt kid does not match its signing key")
     signature = _decode(parts[2], "signature")
     try:
         signer.verify(signature, f"{parts[0]}.{parts[1]}".encode("ascii"))
     except InvalidSignature:
-        raise ReceiptError(
+        raise ForgedReceiptError(
             "receipt signature is not valid: it was altered or signed by another key"
         ) from None
+    trusted_as = _trust(signer, thumbprint, public_key, kid, trusted)
     payload = _json(_decode(parts[1], "payload"), "payload")
-    return _read_payload(payload, signer_kid, public_jwk(signer))
+    verified = _read_payload(payload, thumbprint, public_jwk(signer))
+    return replace(verified, trusted_as=trusted_as)
+
+
+def _trust(
+    signer: Ed25519PublicKey,
+    thumbprint: str,
+    public_key: Ed25519PublicKey | None,
+    kid: str | None,
+    trusted: Mapping[str, TrustedKey] | None,
+) -> str:
+    """How the signer is trusted, or ``UntrustedReceiptError``."""
+    if public_key is not None or kid is not None:
+        if kid is not None and kid != thumbprint:
+            raise UntrustedReceiptError(f"receipt was signed by key {thumbprint}, not {kid}")
+        return "pinned key"
+    known = KeyRegistry().trusted() if trusted is None else trusted
+    entry = known.get(thumbprint)
+    if entry is None:
+        raise UntrustedReceiptError(
+            f"receipt is signed by untrusted key {thumbprint} (not this device's key nor an "
+            "imported one); pin the expected key with --public-key, or import it with "
+            "`bystander consent trust-key add`"
+        )
+    return entry.name
 
 
 def _read_payload(payload: dict[str, Any], kid: str, jwk: dict[str, str]) -> VerifiedReceipt:
@@ -128,7 +168,7 @@ def _read_payload(payload: dict[str, Any], kid: str, jwk: dict[str, str]) -> Ver
         check_context(payload)
         if payload.get("@type") != "dpv:ConsentReceipt":
             raise ReceiptError("receipt payload is not a dpv:ConsentReceipt")
-        if payload.get("dct:conformsTo") != RECEIPT_SCHEMA:
+        if payload.get("dct:conformsTo") not in {RECEIPT_SCHEMA, *_LEGACY_SCHEMAS}:
             raise ReceiptError(f"unsupported receipt version {payload.get('dct:conformsTo')!r}")
         receipt_id = payload.get("dct:identifier")
         issued = payload.get("dct:issued")
@@ -164,8 +204,9 @@ def _signer(header: dict[str, Any], expected: Ed25519PublicKey | None) -> Ed2551
     except SigningKeyError as exc:
         raise ReceiptError(f"receipt jwk: {exc}") from None
     if expected is not None and keys.public_key_bytes(expected) != keys.public_key_bytes(key):
-        raise ReceiptError(
-            f"receipt was signed by key {keys.key_id(key)}, not {keys.key_id(expected)}"
+        raise UntrustedReceiptError(
+            f"receipt was signed by key {keys.jwk_thumbprint(key)}, not the pinned "
+            f"{keys.jwk_thumbprint(expected)}"
         )
     return key
 

@@ -68,6 +68,7 @@ from bystander.consent.models import (
     is_bundled,
     iso,
     new_id,
+    record_digest,
     satisfies,
     utc,
 )
@@ -589,7 +590,8 @@ class ConsentStore:
         if not batch:
             return
         now = utc()
-        conn.execute(insert(records), [_row(r, now) | {"created_at": r.created_at} for r in batch])
+        rows = [record_row(r, now) | {"created_at": r.created_at} for r in batch]
+        conn.execute(insert(records), rows)
         conn.execute(
             insert(record_scopes),
             [
@@ -605,7 +607,8 @@ class ConsentStore:
         if event.type not in NEXT_EVENTS.get(record.state, frozenset()):
             raise ConsentError(f"consent {record.id} is {record.state}: cannot be {event.type}")
         updated = _validated(lambda: record.with_event(event))
-        conn.execute(update(records).where(records.c.id == record.id).values(**_row(updated)))
+        query = update(records).where(records.c.id == record.id)
+        conn.execute(query.values(**record_row(updated)))
         return updated
 
     def _queue_deletions(
@@ -629,7 +632,8 @@ class ConsentStore:
 
     def _restore(self, record: ConsentRecord) -> None:
         with self._engine.begin() as conn:
-            conn.execute(update(records).where(records.c.id == record.id).values(**_row(record)))
+            query = update(records).where(records.c.id == record.id)
+            conn.execute(query.values(**record_row(record)))
 
     def _delete(self, ids: Sequence[str]) -> None:
         with self._engine.begin() as conn:
@@ -661,7 +665,8 @@ class ConsentStore:
     ) -> None:
         if self._sink is None:
             return
-        data = record.public_summary() | (extra or {})
+        digest = {"record_sha256": record_digest(record.model_dump_json())}
+        data = record.public_summary() | digest | (extra or {})
         self._sink.append(
             audit.AuditEvent(type=kind, subject_id=record.subject.id, reason=reason, data=data)
         )
@@ -676,7 +681,7 @@ _STATE_EVENT = {
 }
 
 
-def _row(record: ConsentRecord, now: datetime | None = None) -> dict[str, Any]:
+def record_row(record: ConsentRecord, now: datetime | None = None) -> dict[str, Any]:
     """The indexed columns of ``record`` (everything but ``created_at``)."""
     spans = [
         [_us(s.start), None if s.end is None else _us(s.end), s.ended_by and s.ended_by.value]
@@ -713,4 +718,12 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield items[start : start + size]
 
 
-__all__ = ["ConsentStore", "decide", "deletions", "links", "record_scopes", "records"]
+__all__ = [
+    "ConsentStore",
+    "decide",
+    "deletions",
+    "links",
+    "record_row",
+    "record_scopes",
+    "records",
+]

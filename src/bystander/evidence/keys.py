@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -75,6 +76,13 @@ def public_key_from_bytes(raw: bytes) -> Ed25519PublicKey:
 def key_id(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
     """A short, stable identifier of a public key (first 8 bytes of its SHA-256, hex)."""
     return hashlib.sha256(public_key_bytes(key)).hexdigest()[:16]
+
+
+def jwk_thumbprint(key: Ed25519PublicKey | Ed25519PrivateKey) -> str:
+    """The RFC 7638 JWK thumbprint (SHA-256, base64url) of an Ed25519 (OKP) public key."""
+    members = {"crv": "Ed25519", "kty": "OKP", "x": b64url(public_key_bytes(key))}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True)
+    return b64url(hashlib.sha256(canonical.encode("ascii")).digest())
 
 
 def b64url(data: bytes) -> str:

@@ -21,6 +21,9 @@ from bystander.provenance.assertions import (
     anonymized_action,
     capture_assertion,
     created_action,
+    input_ingredient,
+    opened_action,
+    redacted_action,
 )
 from bystander.provenance.pki import (
     DeviceIdentity,
@@ -38,6 +41,7 @@ from bystander.provenance.sign import (
     sign_file,
     sign_output,
     sign_protected,
+    wall_time_of_monotonic,
 )
 from bystander.provenance.signer import CallbackSigner, KeyFileSigner, ProvenanceSigner
 from bystander.provenance.verify import Failure, Verification, verify_file
@@ -65,11 +69,15 @@ __all__ = [
     "created_action",
     "default_directory",
     "init_identity",
+    "input_ingredient",
     "load_identity",
+    "opened_action",
     "protection_from_report",
+    "redacted_action",
     "sign_capture",
     "sign_file",
     "sign_output",
     "sign_protected",
     "verify_file",
+    "wall_time_of_monotonic",
 ]

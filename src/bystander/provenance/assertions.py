@@ -8,8 +8,16 @@ Labels are reverse-DNS (``c2pa.`` is reserved for the standard):
   never names, e-mail addresses or other personal data (validated);
 - ``org.bystander.protection``: detector, settings, frames, regions redacted, tracks;
 - ``org.bystander.audit-checkpoint``: the signed audit-log checkpoint covering the session;
-- ``c2pa.actions``: ``c2pa.created`` (digital capture) and ``c2pa.edited`` for the face
-  anonymization, with a region summary (no region ``role``: c2pa 0.91 fails to decode it).
+- ``c2pa.actions`` (C2PA 2.x), saying exactly what happened:
+
+  - a recording made by ``bystander capture``: ``c2pa.created`` with ``digitalSourceType``
+    ``digitalCapture``, dated at its first frame, then ``c2pa.redacted``;
+  - a file ``bystander protect`` (or ``bystander sign``) processed: ``c2pa.opened`` of the
+    input, recorded as a ``parentOf`` ingredient titled ``input`` with its format only (no
+    file name, no thumbnail, nothing of the unredacted original), then ``c2pa.redacted``;
+  - ``c2pa.redacted`` has reason ``c2pa.PII.present`` and the regions of interest: spatial
+    rectangles for images, time ranges (from the file's frame timestamps) and frame ranges
+    for videos (no region ``role``: c2pa 0.91 fails to decode it).
 """
 
 from __future__ import annotations
@@ -33,6 +41,9 @@ ACTIONS = "c2pa.actions"
 BYSTANDER_LABELS = (CAPTURE_GUARD, CONSENT, PROTECTION, AUDIT_CHECKPOINT)
 
 DIGITAL_CAPTURE = "http://cv.iptc.org/newscodes/digitalsourcetype/digitalCapture"
+#: The manifest label of the input ingredient that ``c2pa.opened`` refers to.
+INPUT_INGREDIENT = "input"
+PII_PRESENT = "c2pa.PII.present"
 HUMAN_REGION = "http://cv.iptc.org/newscodes/imageregiontype/human"
 #: Spatial regions listed one by one in ``c2pa.edited`` (images); beyond this, a summary.
 MAX_LISTED_REGIONS = 32
@@ -105,6 +116,10 @@ class CaptureGuardAssertion(_Assertion):
     frames_released: int | None = Field(default=None, ge=0)
     frames_withheld: int | None = Field(default=None, ge=0)
     faults: list[Fault] = Field(default_factory=list)
+    duration_s: float | None = Field(
+        default=None, ge=0, description="what the recording holds, from its frame timestamps"
+    )
+    media_frames: int | None = Field(default=None, ge=0, description="frames in the file")
 
     @field_validator("session_id", "device_id")
     @classmethod
@@ -391,18 +406,41 @@ def created_action(
     }
 
 
-def anonymized_action(
+def opened_action(when: datetime | None = None) -> dict[str, Any]:
+    """``c2pa.opened`` of the input ingredient (see ``input_ingredient``)."""
+    return {
+        "action": "c2pa.opened",
+        "softwareAgent": software_agent(),
+        "when": _iso(when),
+        "parameters": {"ingredientIds": [INPUT_INGREDIENT]},
+    }
+
+
+def input_ingredient(title: str, format: str) -> dict[str, Any]:
+    """The input as a ``parentOf`` ingredient: its name and format, nothing of its content."""
+    return {
+        "title": title[:200] or "input",
+        "format": format,
+        "relationship": "parentOf",
+        "label": INPUT_INGREDIENT,
+    }
+
+
+def redacted_action(
     protection: ProtectionAssertion,
     boxes: Sequence[tuple[float, float, float, float]] = (),
     frame_ranges: Sequence[tuple[int, int]] = (),
     when: datetime | None = None,
+    times: Sequence[tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
-    """``c2pa.edited``: bystander faces redacted, with a region summary.
+    """``c2pa.redacted`` (reason ``c2pa.PII.present``): bystander faces redacted.
 
-    ``boxes`` (images: x1, y1, x2, y2 pixels) become spatial rectangles, at most
-    ``MAX_LISTED_REGIONS``; ``frame_ranges`` (videos: first and last frame holding
-    redactions) become frame regions. ``c2pa.redacted`` is not used: in C2PA it means
-    removing an assertion from an ingredient's manifest, and no ingredient is embedded.
+    ``boxes`` (images: x1, y1, x2, y2 pixels) become spatial rectangles; ``frame_ranges``
+    (videos: first and last frame of each run of frames holding redactions) become frame
+    regions, each with its time range (``times``, seconds from the file's timestamps, one
+    per frame range) when given. At most ``MAX_LISTED_REGIONS`` of each are listed (the
+    counts are in the protection assertion). No ``parameters``: c2pa-rs reads any
+    parameters of ``c2pa.redacted`` as an assertion redaction and rejects them.
     """
     mode = protection.mask.mode or "mask"
     description = (
@@ -425,28 +463,31 @@ def anonymized_action(
                 "description": "face redacted",
             }
         )
-    for start, end in list(frame_ranges)[:MAX_LISTED_REGIONS]:
+    if times is not None and len(times) != len(frame_ranges):
+        raise ValueError("one time range per frame range")
+    for i, (start, end) in enumerate(list(frame_ranges)[:MAX_LISTED_REGIONS]):
+        region: list[dict[str, Any]] = [{"type": "frame", "frame": {"start": start, "end": end}}]
+        if times is not None:
+            t0, t1 = times[i]
+            npt = {"type": "npt", "start": f"{t0:.3f}", "end": f"{t1:.3f}"}
+            region.insert(0, {"type": "temporal", "time": npt})
         changes.append(
-            {
-                "region": [{"type": "frame", "frame": {"start": start, "end": end}}],
-                "type": HUMAN_REGION,
-                "description": "frames with redacted faces",
-            }
+            {"region": region, "type": HUMAN_REGION, "description": "frames with redacted faces"}
         )
     action: dict[str, Any] = {
-        "action": "c2pa.edited",
+        "action": "c2pa.redacted",
+        "reason": PII_PRESENT,
         "description": description,
         "softwareAgent": software_agent(),
         "when": _iso(when),
-        "parameters": {
-            "org.bystander.regions_redacted": protection.regions_redacted,
-            "org.bystander.frames": protection.frames,
-            "org.bystander.detector": protection.detector.name,
-        },
     }
     if changes:
         action["changes"] = changes
     return action
+
+
+#: The earlier name of ``redacted_action``.
+anonymized_action = redacted_action
 
 
 def frame_ranges(frame_indices: Iterable[int]) -> list[tuple[int, int]]:

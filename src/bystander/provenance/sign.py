@@ -2,8 +2,14 @@
 
 Signing writes a temporary file beside the target and renames it into place only after the
 new manifest verified (so nothing is left on failure, and ``source == target`` signs in
-place). No ingredient of the unredacted original and no thumbnail is ever embedded: the
-Builder's thumbnail generation is off, and the result is checked for both.
+place). Nothing of the unredacted original is ever embedded: the input of ``protect`` is an
+ingredient by name and format only, the Builder's thumbnail generation is off, and the result
+is checked for thumbnails and for ingredients beyond the ones declared.
+
+What the actions claim (see ``bystander.provenance.assertions``): only ``sign_capture``
+claims a digital capture, dated at the first frame; ``sign_protected`` and ``sign_file``
+callers that process an existing file say ``c2pa.opened``. Video time ranges and durations
+come from the signed file's own frame timestamps.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +34,13 @@ from bystander.provenance.assertions import (
     ConsentAssertion,
     ConsentReference,
     ProtectionAssertion,
-    anonymized_action,
     created_action,
     frame_ranges,
+    input_ingredient,
+    opened_action,
+    redacted_action,
 )
+from bystander.provenance.media import FrameTimes, frame_times
 from bystander.provenance.pki import DeviceIdentity
 from bystander.provenance.signer import (
     KeyFileSigner,
@@ -39,7 +48,13 @@ from bystander.provenance.signer import (
     check_signer,
     to_c2pa_signer,
 )
-from bystander.provenance.verify import Verification, c2pa_context, mime_type, verify_file
+from bystander.provenance.verify import (
+    MIME_TYPES,
+    Verification,
+    c2pa_context,
+    mime_type,
+    verify_file,
+)
 
 if TYPE_CHECKING:
     from bystander.vision.report import ItemReport
@@ -62,6 +77,7 @@ class ProvenanceManifest:
     protection: ProtectionAssertion | None = None
     checkpoint: AuditCheckpointAssertion | None = None
     extra_assertions: list[dict[str, Any]] = field(default_factory=list)
+    ingredients: list[dict[str, Any]] = field(default_factory=list)
 
     def assertions(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = [{"label": ACTIONS, "data": {"actions": self.actions}}]
@@ -75,12 +91,15 @@ class ProvenanceManifest:
         return out
 
     def to_c2pa(self, format: str, title: str) -> dict[str, Any]:
-        return {
+        definition: dict[str, Any] = {
             "claim_generator_info": [{"name": "bystander", "version": __version__}],
             "title": self.title or title,
             "format": format,
             "assertions": self.assertions(),
         }
+        if self.ingredients:
+            definition["ingredients"] = self.ingredients
+        return definition
 
 
 @dataclass(frozen=True)
@@ -121,7 +140,7 @@ def sign_file(
     with atomic_output(target, overwrite=overwrite or in_place) as temp:
         size = _sign_into(source, temp, fmt, definition, signer)
         verification = verify_file(temp, trust)
-        _check_signed(verification, trust, target)
+        _check_signed(verification, trust, target, len(manifest.ingredients))
     verification = replace(verification, path=target)
     return SignResult(target, fmt, size, time.perf_counter() - started, verification)
 
@@ -147,13 +166,15 @@ def _sign_into(
         native.close()
 
 
-def _check_signed(verification: Verification, trust: Sequence[Path] | None, target: Path) -> None:
+def _check_signed(
+    verification: Verification, trust: Sequence[Path] | None, target: Path, ingredients: int = 0
+) -> None:
     if verification.state == "invalid" or verification.state == "unsigned":
         codes = ", ".join(f.code for f in verification.failures) or verification.state
         raise ProvenanceError(f"the signed {target.name} does not verify ({codes})")
     if trust and verification.state != "trusted":
         raise ProvenanceError(f"the signed {target.name} does not chain to the given trust root")
-    if verification.thumbnails or verification.ingredients:
+    if verification.thumbnails or verification.ingredients > ingredients:
         raise ProvenanceError(f"the signed {target.name} embeds a thumbnail or an ingredient")
 
 
@@ -161,8 +182,12 @@ def protection_from_report(
     report_item: ItemReport,
     settings_description: dict[str, Any],
     detector_description: dict[str, Any] | None = None,
+    timing: FrameTimes | None = None,
 ) -> tuple[ProtectionAssertion, dict[str, Any]]:
-    """The protection assertion and the ``c2pa.edited`` action for one protected file."""
+    """The protection assertion and the ``c2pa.redacted`` action for one protected file.
+
+    ``timing`` (the output's frame timestamps) adds a time range to each video frame range.
+    """
     with_regions = [f for f in report_item.frames if f.regions or f.whole_frame_redacted]
     protection = ProtectionAssertion.from_descriptions(
         settings_description,
@@ -175,12 +200,22 @@ def protection_from_report(
     )
     if report_item.kind == "image":
         boxes = [r.box for f in report_item.frames for r in f.regions]
-        action = anonymized_action(protection, boxes=boxes)
-    else:
-        action = anonymized_action(
-            protection, frame_ranges=frame_ranges(f.index for f in with_regions)
-        )
-    return protection, action
+        return protection, redacted_action(protection, boxes=boxes)
+    ranges = frame_ranges(f.index for f in with_regions)
+    return protection, redacted_action(
+        protection, frame_ranges=ranges, times=_times(ranges, timing)
+    )
+
+
+def _times(
+    ranges: Sequence[tuple[int, int]], timing: FrameTimes | None
+) -> list[tuple[float, float]] | None:
+    if timing is None:
+        return None
+    try:
+        return [timing.span(start, end) for start, end in ranges]
+    except ValueError as exc:
+        raise ProvenanceError(f"the report does not match the file's frames: {exc}") from None
 
 
 def sign_protected(
@@ -198,18 +233,26 @@ def sign_protected(
     captured_at: datetime | None = None,
     title: str | None = None,
 ) -> SignResult:
-    """Sign a file ``bystander protect`` just wrote, in place.
+    """Sign a file ``bystander protect`` just wrote, in place: ``c2pa.opened`` of the input
+    (an ingredient titled ``input`` with the input's format: its file name may itself be
+    personal) and ``c2pa.redacted``.
 
     ``settings_description`` is ``ProtectSettings.describe()``, ``detector_description``
     the report's ``detector`` (``FaceDetector.describe()``). The signer defaults to the
     identity's key file; the result is checked against the identity's root unless ``trust``.
+    ``capture``/``captured_at`` are accepted for compatibility and ignored for actions: a
+    protected file was opened, not captured, whatever its input was.
     """
-    protection, edited = protection_from_report(
-        report_item, settings_description, detector_description
+    timing = frame_times(path) if report_item.kind == "video" else None
+    protection, redacted = protection_from_report(
+        report_item, settings_description, detector_description, timing
     )
+    source = Path(report_item.input)
+    source_format = MIME_TYPES.get(source.suffix.lower()) or mime_type(path)
     return sign_output(
-        path, identity, protection, edited, consent_refs, checkpoint, capture,
-        signer=signer, trust=trust, captured_at=captured_at, title=title,
+        path, identity, protection, redacted, consent_refs, checkpoint, capture,
+        signer=signer, trust=trust, title=title,
+        opened=input_ingredient("input", source_format),
     )  # fmt: skip
 
 
@@ -227,17 +270,41 @@ def sign_capture(
     captured_at: datetime | None = None,
     title: str | None = None,
 ) -> SignResult:
-    """Sign a recording ``bystander capture`` published, in place.
+    """Sign a recording ``bystander capture`` published, in place: ``c2pa.created``
+    (``digitalCapture``) dated at the first frame, then ``c2pa.redacted``.
 
     ``protection`` comes from a ``ProtectionTally`` on the session's frame protector
     (``tally.assertion(settings.describe(), detector.describe())``), ``frame_ranges`` from
     ``tally.ranges``, ``capture`` from ``capture_assertion(session, first_frame_ns=...)``.
+    ``captured_at`` is the wall time of the first frame; by default it is derived from
+    ``capture.first_frame_ns``, which ``bystander capture`` stamps on this process's
+    monotonic clock. The recording's duration comes from the file's frame timestamps, and so do
+    the redaction time ranges when the protector saw exactly the file's frames (otherwise
+    only the frame ranges of the protector's count are listed).
     """
-    edited = anonymized_action(protection, frame_ranges=frame_ranges)
+    timing = frame_times(path)
+    capture = capture.model_copy(
+        update={"duration_s": round(timing.duration, 6), "media_frames": len(timing.starts)}
+    )
+    if captured_at is None and capture.first_frame_ns is not None:
+        captured_at = wall_time_of_monotonic(capture.first_frame_ns)
+    if captured_at is None:
+        raise ProvenanceError("a capture needs the time of its first frame (captured_at)")
+    # Time ranges only when the tally's frames are the file's frames one for one: a session
+    # may protect frames it then withholds, and an invented mapping would misstate them.
+    exact = protection.frames == len(timing.starts)
+    times = _times(frame_ranges, timing) if exact else None
+    redacted = redacted_action(protection, frame_ranges=frame_ranges, times=times)
     return sign_output(
-        path, identity, protection, edited, consent_refs, checkpoint, capture,
+        path, identity, protection, redacted, consent_refs, checkpoint, capture,
         signer=signer, trust=trust, captured_at=captured_at, title=title,
     )  # fmt: skip
+
+
+def wall_time_of_monotonic(monotonic_ns: int) -> datetime:
+    """The UTC wall time at which this process's monotonic clock read ``monotonic_ns``."""
+    offset = time.time_ns() - time.monotonic_ns()
+    return datetime.fromtimestamp((monotonic_ns + offset) / 1e9, UTC)
 
 
 def sign_output(
@@ -253,21 +320,34 @@ def sign_output(
     trust: Sequence[Path] | None = None,
     captured_at: datetime | None = None,
     title: str | None = None,
+    opened: dict[str, Any] | None = None,
 ) -> SignResult:
-    """Build the manifest (``c2pa.created`` + ``edited``, assertions) and sign in place.
+    """Build the manifest and sign ``path`` in place.
 
-    ``title`` names the asset in the manifest (default: ``path``'s file name; give the
-    published name when signing a temporary file)."""
+    The first action is ``c2pa.opened`` of the ``opened`` ingredient (``input_ingredient``)
+    when given, else ``c2pa.created`` as a digital capture at ``captured_at`` (required
+    then); ``edited`` (the ``c2pa.redacted`` action) follows. ``title`` names the asset in
+    the manifest (default: ``path``'s file name; give the published name when signing a
+    temporary file).
+    """
     if isinstance(checkpoint, Checkpoint):
         checkpoint = AuditCheckpointAssertion.of(checkpoint)
-    actions = [created_action(captured_at)] + ([edited] if edited else [])
+    if opened is not None:
+        first = opened_action()
+    elif captured_at is not None:
+        first = created_action(captured_at)
+    else:
+        raise ProvenanceError(
+            "say what happened: an opened input (opened=...) or a capture time (captured_at)"
+        )
     manifest = ProvenanceManifest(
-        actions=actions,
+        actions=[first] + ([edited] if edited else []),
         capture=capture,
         consent=ConsentAssertion.of(consent_refs),
         protection=protection,
         checkpoint=checkpoint,
         title=title,
+        ingredients=[opened] if opened is not None else [],
     )
     if trust is None:
         trust = [identity.root_path] if identity.root_path.is_file() else None
@@ -285,4 +365,5 @@ __all__ = [
     "sign_file",
     "sign_output",
     "sign_protected",
+    "wall_time_of_monotonic",
 ]

@@ -88,6 +88,7 @@ class Verification:
     missing: list[str] = field(default_factory=list)
     thumbnails: bool = False
     ingredients: int = 0
+    ingredient_titles: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -199,6 +200,9 @@ def _verification(
         "thumbnail" in str(item.get("label", "")) for item in active.get("assertions", [])
     )
     ingredients = sum(len(m.get("ingredients") or []) for m in manifests.values())
+    titles = [
+        f"{item.get('title')} ({item.get('format')})" for item in active.get("ingredients") or []
+    ]
     verification = Verification(
         path=path,
         state=state,
@@ -215,6 +219,7 @@ def _verification(
         missing=[label for label in require if label not in assertions],
         thumbnails=thumbnails,
         ingredients=ingredients,
+        ingredient_titles=titles,
     )
     object.__setattr__(verification, "statements", describe(verification))
     return verification
@@ -243,7 +248,7 @@ def describe(v: Verification) -> list[str]:
             "No trusted timestamp: the manifest turns invalid once the signing certificate expires."
         )
     a = v.assertions
-    out += _describe_actions(a.get(ACTIONS))
+    out += _describe_actions(a.get(ACTIONS), v.ingredient_titles)
     if CAPTURE_GUARD in a:
         out += _describe_capture(a[CAPTURE_GUARD])
     if CONSENT in a:
@@ -258,21 +263,29 @@ def describe(v: Verification) -> list[str]:
         )
     for label in v.missing:
         out.append(f"Missing assertion: {label}.")
-    if v.thumbnails or v.ingredients:
-        out.append("Warning: the manifest embeds a thumbnail or an ingredient.")
+    if v.thumbnails:
+        out.append("Warning: the manifest embeds a thumbnail.")
     return out
 
 
-def _describe_actions(data: Any) -> list[str]:
+def _describe_actions(data: Any, ingredients: list[str]) -> list[str]:
     out: list[str] = []
     for action in (data or {}).get("actions", []):
         name = action.get("action")
+        when = action.get("when", "an unknown time")
         if name == "c2pa.created":
             source = action.get("digitalSourceType")
             how = "by a digital capture" if source == DIGITAL_CAPTURE else f"({source})"
-            out.append(f"Created {how} at {action.get('when', 'an unknown time')}.")
-        elif name == "c2pa.edited":
-            out.append(f"Edited: {action.get('description', 'no description')}.")
+            out.append(f"Created {how} at {when} (the first frame).")
+        elif name == "c2pa.opened":
+            what = ", ".join(ingredients) or "an input"
+            out.append(f"Made from {what} (opened at {when}; recorded by name only).")
+        elif name in ("c2pa.redacted", "c2pa.edited"):
+            reason = f" ({action['reason']})" if action.get("reason") else ""
+            regions = len(action.get("changes") or [])
+            listed = f"; {regions} region(s) of interest listed" if regions else ""
+            verb = "Redacted" if name == "c2pa.redacted" else "Edited"
+            out.append(f"{verb}{reason}: {action.get('description', 'no description')}{listed}.")
         elif name:
             out.append(f"Action {name}.")
     return out
@@ -291,10 +304,15 @@ def _describe_capture(c: dict[str, Any]) -> list[str]:
     else:
         out.append(f"WARNING: the first frame came {-lead:g} ms before the indicator was on.")
     first, last = c.get("first_frame_ns"), c.get("last_frame_ns")
-    if isinstance(first, int) and isinstance(last, int):
-        frames = c.get("frames_released")
-        count = f" ({frames} frames released)" if frames is not None else ""
-        out.append(f"Recording lasted {(last - first) / 1e9:.3f} s{count}.")
+    frames = c.get("frames_released")
+    count = f", {frames} frames released" if frames is not None else ""
+    duration = c.get("duration_s")
+    if isinstance(duration, int | float):
+        media = c.get("media_frames")
+        held = f" in {media} frames" if media is not None else ""
+        out.append(f"Recording lasts {duration:.3f} s{held} (its frame timestamps){count}.")
+    elif isinstance(first, int) and isinstance(last, int):
+        out.append(f"Frames released over {(last - first) / 1e9:.3f} s of device time{count}.")
     faults = c.get("faults") or []
     if faults:
         listed = "; ".join(f"{f.get('rule')} {f.get('reason', '')}".strip() for f in faults)

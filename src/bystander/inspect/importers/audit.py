@@ -1,8 +1,11 @@
 """Bystander audit exports -> typed records, after offline verification (fail closed).
 
 The export is first verified with ``bystander.evidence.audit.verify_bundle`` (against the
-manifest's ``audit_keys`` when given, else the export's own keys, which is noted); any problem
-is a ``BundleError``. Then each event becomes records (``ref`` is ``audit:<index>``):
+manifest's ``audit_keys`` when given, else the export's own keys, which is noted). Every entry
+must be covered by a signed checkpoint; an export that fails verification (an altered or
+uncovered entry, a stripped or forged checkpoint) is an ``AuditExportRejected`` (exit 3),
+one that cannot be read a ``BundleError``. Then each event becomes records (``ref`` is
+``audit:<index>``):
 
 ======================================  ==========================================================
 event                                   records
@@ -52,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from bystander.errors import BystanderError
-from bystander.evidence.audit import verify_bundle
+from bystander.evidence.audit import VerifyPolicy, verify_bundle
 from bystander.evidence.checkpoint import NoteVerifier
 from bystander.inspect import records as R
 from bystander.inspect import traffic as T
@@ -110,20 +113,28 @@ _ACTIONS = {
 }
 
 
+class AuditExportRejected(BundleError):
+    """An audit export failed verification: altered, truncated, uncovered or forged."""
+
+    exit_code = 3
+
+
 def load_audit(
     path: Path, name: str, evidence: R.Evidence, verifiers: Sequence[NoteVerifier] | None = None
 ) -> int:
     """Verify one audit export, then append its records to ``evidence``; returns the count."""
     check_size(path, name, MAX_STREAM_BYTES)
     try:
-        report = verify_bundle(path, list(verifiers) if verifiers else None)
+        report = verify_bundle(path, list(verifiers) if verifiers else None, VerifyPolicy())
     except BystanderError as exc:
         raise BundleError(f"{name}: {str(exc).replace(str(path), name)}") from None
     if not report.ok:
         first = report.first_tampered or report.problems[0]
         total = len(report.problems) + report.omitted
         more = f" ({total} problems in all)" if total > 1 else ""
-        raise BundleError(f"{name}: audit export failed verification: {first.message}{more}")
+        raise AuditExportRejected(
+            f"{name}: audit export failed verification: {first.message}{more}"
+        )
     evidence.notes.extend(f"{name}: {w}" for w in report.warnings)
     mapper = _Mapper(evidence)
     with open_binary(path, name, MAX_STREAM_BYTES) as stream:
