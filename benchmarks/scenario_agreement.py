@@ -151,7 +151,8 @@ def summary(outcomes: list[Outcome]) -> dict[str, Any]:
         row["expected"] += len(o.scenario.expected)
         row["met"] += len(o.scenario.expected) - len(o.misses())
     for row in sets.values():
-        row["agreement_pct"] = round(100.0 * row["met"] / row["expected"], 1) if row["expected"] else 0
+        share = row["met"] / row["expected"] if row["expected"] else 0.0
+        row["agreement_pct"] = round(100.0 * share, 1)
     return {
         "sets": sets,
         "load_errors": [o.scenario.name for o in outcomes if o.error],

@@ -62,7 +62,7 @@ def test_example_bundle_loads_with_every_notice_field() -> None:
     for doc in policies.values():
         assert {f.name for f in doc.fields} == {
             "processor", "contact", "purposes", "data_categories", "retention", "rights",
-            "exercise_rights", "biometric", "children", "cross_border",
+            "exercise_rights", "biometric", "children", "cross_border", "algorithm",
         }  # fmt: skip
         assert doc.biometric_section and doc.t is not None
     (pia,) = ev.documents_of("pia")
@@ -122,6 +122,7 @@ def test_device_log_reads_every_record_type(tmp_path: Path) -> None:
         {"type": "upload", "t": t, "content_id": "c2", "action": "uploaded", "has_faces": True},
         {"type": "billing", "t": t, "subscription_id": "s1", "event": "renewal", "amount": 9},
         {"type": "count", "t": t, "metric": "distinct_face_subjects", "value": 120000},
+        {"type": "subject", "subject_id": "kid-1", "age": 9, "role": "resident"},
     ]  # fmt: skip
     ev = load_bundle(BundleBuilder(tmp_path).records(rows).write())
     assert ev.record_count() == len(rows)
