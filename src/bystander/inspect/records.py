@@ -338,6 +338,8 @@ class Evidence:
     notes: list[str] = field(default_factory=list)
     has_traffic: bool = False  # a traffic capture was supplied (absence of egress means something)
     has_audit_log: bool = False
+    root: str | None = None  # the bundle folder as given
+    artifacts: dict[str, str] = field(default_factory=dict)  # manifest, profile, audit -> file
     derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def finish(self) -> Evidence:

@@ -62,8 +62,9 @@ def not_applicable_reason(rule: Rule, ev: Evidence, caps: set[str]) -> str | Non
     market = JURISDICTION_MARKET[rule.jurisdiction]
     if d.markets and market not in d.markets:
         return f"{rule.jurisdiction} rule; device markets: {', '.join(d.markets)}"
-    if not set(rule.addressee) & set(d.roles):
-        return f"binds {', '.join(rule.addressee)}; the evidence is of: {', '.join(d.roles)}"
+    roles = set(d.roles) | ({"platform"} if "platform" in caps else set())
+    if not set(rule.addressee) & roles:
+        return f"binds {', '.join(rule.addressee)}; the evidence is of: {', '.join(sorted(roles))}"
     missing = [c for c in rule.applies_to.capabilities if c not in caps]
     if missing:
         return f"the device does not do {', '.join(missing)}"
@@ -104,6 +105,10 @@ def _finding(
         check_ids=tuple(rule.checks),
         rectify_within_days=rule.rectify_within_days,
         reason=reason,
+        addressee=tuple(rule.addressee),
+        scope=rule.scope.strip(),
+        text=rule.text.strip(),
+        verify=rule.verify,
     )
 
 
@@ -162,4 +167,6 @@ def inspect_evidence(
         sources=list(evidence.sources),
         notes=list(evidence.notes),
         catalog_version=cat.version,
+        root=evidence.root,
+        artifacts=dict(evidence.artifacts),
     )
