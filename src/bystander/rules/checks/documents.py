@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bystander.inspect.records import Document, Evidence, ZoneType
+from bystander.inspect.records import BiometricOpKind, Document, Evidence, ZoneType
 from bystander.rules.checks.base import (
     CheckContext,
     CheckOutcome,
@@ -23,6 +23,8 @@ from bystander.rules.checks.index import (
 )
 
 POLICY_TYPES = ("privacy_policy", "processing_rules")
+# A model looking at people: detection (e.g. to blur them) counts as much as recognition.
+AI_OPS = PROCESSING_OPS | {BiometricOpKind.DETECT}
 # Field names emitted by the notice analyser, and what each means in a report.
 REQUIRED_FIELDS = {
     "processor": "the processor's name",
@@ -145,7 +147,7 @@ def ai_processing_not_disclosed(ev: Evidence, ctx: CheckContext) -> CheckOutcome
     """The device analyses people with a model (face recognition, detection, emotion,
     categorisation) but no notice says what the algorithm does with their data."""
     d = ev.device
-    kinds = sorted({str(op.op) for op in ev.biometric_ops if op.op in PROCESSING_OPS})
+    kinds = sorted({str(op.op) for op in ev.biometric_ops if op.op in AI_OPS})
     if not kinds and not d.face_recognition and not d.biometrics:
         return not_applicable("the device analyses no one with a model")
     docs = ev.documents_of(*POLICY_TYPES, "biometric_notice")

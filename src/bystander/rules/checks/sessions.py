@@ -107,7 +107,11 @@ class _Indicators:
         return sorted(own + shared, key=lambda i: i.t or 0.0) if shared else own
 
 
-def _log_sessions(ev: Evidence) -> list[GuardSession]:
+def device_log_sessions(ev: Evidence) -> list[tuple[Capture, str, list[AuditEvent]]]:
+    """The device log's captures as guard sessions: (capture, session id, ``capture.*`` events).
+
+    Captures a replayed audit export already covers are left out.
+    """
     audited = {sid for _, e in ev.guard_events if (sid := e.session_id)}
     replayed = {ref for ref, _ in ev.guard_events}
     indicators = _Indicators(ev.indicators)
@@ -116,8 +120,14 @@ def _log_sessions(ev: Evidence) -> list[GuardSession]:
     for c in ev.captures:
         if c.t_start is None or c.ref in replayed or c.session_id in audited:
             continue
-        sid = c.session_id or c.ref
-        events, fault, tampered = _events(c, indicators.of(c), lead)
+        out.append((c, c.session_id or c.ref, _events(c, indicators.of(c), lead)))
+    return out
+
+
+def _log_sessions(ev: Evidence) -> list[GuardSession]:
+    out = []
+    for c, sid, events in device_log_sessions(ev):
+        faults = [e for e in events if e.type is EventType.CAPTURE_FAULT]
         out.append(
             GuardSession(
                 session_id=sid,
@@ -125,8 +135,8 @@ def _log_sessions(ev: Evidence) -> list[GuardSession]:
                 t_start=c.t_start,
                 sensor=c.sensor,
                 verdict=judge_session(sid, events),
-                indicator_fault=fault,
-                tampered=tampered,
+                indicator_fault=bool(faults),
+                tampered=any(e.data.get("rule") == "tamper" for e in faults),
                 source="log",
             )
         )
@@ -139,9 +149,7 @@ def _event(kind: EventType, sid: str, **data: Any) -> AuditEvent:
     )
 
 
-def _events(
-    c: Capture, records: list[Indicator], profile_lead: float | None
-) -> tuple[list[AuditEvent], bool, bool]:
+def _events(c: Capture, records: list[Indicator], profile_lead: float | None) -> list[AuditEvent]:
     """The ``capture.*`` events a guard would have logged for capture ``c``."""
     assert c.t_start is not None
     sid = c.session_id or c.ref
@@ -173,7 +181,8 @@ def _events(
         if off is not None and (fault is not None or end is None or rec.t >= end):
             break
     if fault is not None and fault.t is not None:
-        events.append(_event(EventType.CAPTURE_FAULT, sid, fault_ns=ns(fault.t), rule="indicator"))
+        rule = "tamper" if fault.state == "tampered" else "indicator"
+        events.append(_event(EventType.CAPTURE_FAULT, sid, fault_ns=ns(fault.t), rule=rule))
     if end is not None:
         stopped: dict[str, Any] = {
             "stopped_ns": ns(end),
@@ -184,5 +193,4 @@ def _events(
         if off is not None and off.t is not None:
             stopped["indicator_off_ns"] = ns(off.t)
         events.append(_event(EventType.CAPTURE_STOPPED, sid, **stopped))
-    tampered = fault is not None and fault.state == "tampered"
-    return events, fault is not None, tampered
+    return events
