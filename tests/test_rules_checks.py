@@ -1300,3 +1300,69 @@ def test_indicator_checks_follow_the_captured_sensor() -> None:
         indicators=[Indicator("i1", T - 1, "on", Sensor.MICROPHONE)],
     )
     assert run("capture_without_indicator", e).status is Status.PASSED
+
+
+# -- issue 19: whose consent counts, and the guard rules ---------------------------------------
+
+
+HOTEL = [Zone("z1", T - 5, ZoneType.HOTEL_ROOM)]
+LIT = [Indicator("i1", T - 1, "on"), Indicator("i2", T + 101, "off")]
+
+
+def test_the_wearers_consent_does_not_open_a_private_space() -> None:
+    wearer = consent("k1", T - 9, "recording", "separate", subject="w1", record_id="r1")
+    cap = [Capture("c1", T, T + 100, consent_ids=("r1",))]
+    out = run("private_space_capture", ev(dev(**CAM), captures=cap, zones=HOTEL, consents=[wearer]))
+    assert [h.ref for h in out.hits] == ["c1"] and "device user's own" in out.hits[0].message
+    guest = consent("k2", T - 5, "recording", "separate", subject="g1", subject_role="bystander")
+    e = ev(dev(**CAM), captures=cap, zones=HOTEL, consents=[wearer, guest])
+    assert run("private_space_capture", e).status is Status.PASSED
+    alone = [Capture("c1", T, T + 100, consent_ids=("r1",), bystanders=0)]
+    e = ev(dev(**CAM), captures=alone, zones=HOTEL, consents=[wearer])
+    assert run("private_space_capture", e).status is Status.PASSED
+
+
+def test_covert_needs_no_lit_indicator_people_could_see() -> None:
+    e = ev(dev(**CAM, indicator={"present": True}), captures=CAP, zones=HOTEL, indicators=LIT)
+    assert run("covert_capture_private_space", e).status is Status.PASSED
+    unlit = ev(dev(**CAM, indicator={"present": True}), captures=CAP, zones=HOTEL)
+    assert "never lit" in run("covert_capture_private_space", unlit).hits[0].message
+    hidden = dev(**CAM, indicator={"present": True, "visible_to_bystanders": False})
+    e = ev(hidden, captures=CAP, zones=HOTEL, indicators=LIT)
+    assert "not visible" in run("covert_capture_private_space", e).hits[0].message
+
+
+def test_a_child_named_by_age_needs_a_guardian_on_any_device() -> None:
+    from bystander.inspect.records import Subject
+
+    ops = [op("b1", T, subject="kid")]
+    own = consent("k1", T - 5, "face.processing", "separate", subject="kid")
+    e = ev(FR_DEV, biometric_ops=ops, consents=[own], subjects=[Subject("s1", "kid", age=9)])
+    out = run("child_without_guardian_consent", e)
+    assert [h.ref for h in out.hits] == ["k1", "b1"]
+    adult = ev(FR_DEV, biometric_ops=ops, consents=[own], subjects=[Subject("s1", "kid", age=19)])
+    assert run("child_without_guardian_consent", adult).status is Status.NOT_APPLICABLE
+
+
+def test_indicator_lead_comes_from_the_capture_or_the_profile() -> None:
+    on = [Indicator("i1", T - 0.05, "on"), Indicator("i2", T + 101, "off")]
+    late = ev(dev(**CAM), captures=[Capture("c1", T, T + 100, t_lead_ms=200)], indicators=on)
+    out = run("capture_without_indicator", late)
+    assert [h.ref for h in out.hits] == ["c1"] and "150.000 ms short" in out.hits[0].message
+    by_profile = dev(**CAM, indicator={"present": True, "t_lead_ms": 200})
+    assert run("capture_without_indicator", ev(by_profile, captures=CAP, indicators=on)).total == 1
+    assert run("capture_without_indicator", ev(dev(**CAM), captures=CAP, indicators=on)).total == 0
+
+
+def test_a_stop_long_after_a_tamper_is_r4() -> None:
+    tamper = [Indicator("i1", T - 1, "on"), Indicator("i2", T + 50, "tampered")]
+    e = ev(dev(**CAM), captures=CAP, indicators=tamper)
+    assert "stopped 50000.000 ms after the fault" in run(
+        "indicator_tampered_during_capture", e
+    ).hits[0].message
+    # a device log cannot tell the last sample from the stop: a frame up to the stop counts
+    quick = ev(dev(**CAM), captures=[Capture("c1", T, T + 50.05)], indicators=tamper)
+    message = run("indicator_tampered_during_capture", quick).hits[0].message
+    assert "stopped 50.000 ms after the fault" in message and "after the fault" in message
+    at_once = ev(dev(**CAM), captures=[Capture("c1", T, T + 50)], indicators=tamper)
+    assert run("indicator_tampered_during_capture", at_once).status is Status.PASSED
