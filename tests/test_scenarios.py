@@ -109,7 +109,7 @@ def _export(events: list[AuditEvent], tmp: Path) -> tuple[Path, list[str]]:
     engine = make_engine(f"sqlite:///{tmp / 'log.db'}")
     init_db(engine)
     log = AuditLog(engine, key=Ed25519PrivateKey.generate(), origin="test.example/replay")
-    log.append_many([AuditEvent.model_validate(e.model_dump()) for e in events])
+    log.append_many(events)
     log.checkpoint()
     target = tmp / "export.jsonl"
     assert export_bundle(engine, target, overwrite=True).ok

@@ -151,6 +151,7 @@ def inspect_evidence(
     """
     cat = catalog if catalog is not None else load_catalog()
     evidence.finish()  # checks bisect on times: make sure every list is sorted
+    evidence.derived.clear()  # indexes checks share are built afresh for this inspection
     names = tuple(frameworks) or ("all",)
     rules = cat.rules_for(names)
     day = today if today is not None else datetime.now(UTC).date()

@@ -90,23 +90,38 @@ def _without_consent(
     early = _ops_gate(ev, ops, face_only=face_only)
     if early is not None:
         return early
-    indexes: dict[str, ConsentIndex] = {}
     hits = Hits(f"biometric operations without {label} consent")
-    for op in _ops(ev, ops, face_only):
+    for op, message in _unconsented(ev, kinds, label):
+        if op.op in ops and (not face_only or op.modality == "face"):
+            hits.hit(op.ref, message)
+    return hits.outcome(f"every biometric operation ran under its subject's {label} consent")
+
+
+def _unconsented(
+    ev: Evidence, kinds: Collection[ConsentKindName], label: str
+) -> list[tuple[BiometricOp, str]]:
+    """Every processing operation lacking its subject's ``label`` consent, with the message
+    (once per inspection: the FR measures' checks filter what PIPL's found)."""
+    key = f"unconsented:{label}"
+    found: list[tuple[BiometricOp, str]] | None = ev.derived.get(key)
+    if found is not None:
+        return found
+    indexes: dict[str, ConsentIndex] = {}
+    found = ev.derived[key] = []
+    for op in _ops(ev, PROCESSING_OPS, False):
         scope = op_scope(op)
         idx = indexes.get(scope)
         if idx is None:
             idx = indexes[scope] = ConsentIndex(ev.consents, scope, kinds, allow_bundled=False)
         if op.subject_id is None:
-            if hits.want():
-                hits.add(
-                    op.ref,
-                    f"{_op_text(op)} of an unidentified person: no {label} {scope} consent of "
-                    "theirs can exist (the device user's own consent does not cover others)",
-                )
-        elif not idx.own(op.subject_id, op.t) and hits.want():
-            hits.add(op.ref, f"{_op_text(op)} with no {label} {scope} consent in effect")
-    return hits.outcome(f"every biometric operation ran under its subject's {label} consent")
+            found.append((
+                op,
+                f"{_op_text(op)} of an unidentified person: no {label} {scope} consent of "
+                "theirs can exist (the device user's own consent does not cover others)",
+            ))  # fmt: skip
+        elif not idx.own(op.subject_id, op.t):
+            found.append((op, f"{_op_text(op)} with no {label} {scope} consent in effect"))
+    return found
 
 
 def _ops(ev: Evidence, ops: Collection[BiometricOpKind], face_only: bool) -> list[BiometricOp]:
@@ -316,11 +331,18 @@ def _before_notice(ev: Evidence, face_only: bool) -> CheckOutcome:
     early = _ops_gate(ev, ops, face_only=face_only)
     if early is not None:
         return early
-    times = _biometric_notices(ev)
-    inf = float("inf")
+    found: list[BiometricOp] | None = ev.derived.get("before_notice")
+    if found is None:
+        times = _biometric_notices(ev)
+        inf = float("inf")
+        found = ev.derived["before_notice"] = [
+            op
+            for op in _ops(ev, PROCESSING_OPS, False)
+            if not times.seen(op.subject_id, inf if op.t is None else op.t)
+        ]
     hits = Hits("biometric operations before any biometric notice to their subject")
-    for op in _ops(ev, ops, face_only):
-        if not times.seen(op.subject_id, inf if op.t is None else op.t) and hits.want():
+    for op in found:
+        if op.op in ops and (not face_only or op.modality == "face") and hits.want():
             who = "" if op.subject_id else " (a person no notice reached: no public notice)"
             hits.add(op.ref, f"{_op_text(op)} with no biometric notice shown before it{who}")
     return hits.outcome("a biometric notice reached every subject before processing")

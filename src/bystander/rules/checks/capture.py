@@ -70,8 +70,15 @@ def unconsented_captures(ev: Evidence) -> list[tuple[Capture, str]]:
 
     A capture's own ``consent_ids`` count when they name consent records of the bundle that
     were in effect at its first frame; ids the bundle does not hold fall back to any
-    recording consent in effect then.
+    recording consent in effect then. Computed once per inspection.
     """
+    found: list[tuple[Capture, str]] | None = ev.derived.get("unconsented_captures")
+    if found is None:
+        found = ev.derived["unconsented_captures"] = _unconsented(ev)
+    return found
+
+
+def _unconsented(ev: Evidence) -> list[tuple[Capture, str]]:
     consent = ConsentIndex(ev.consents, "recording", allow_bundled=False)
     ids = _consented_by_ids(ev)
     out = []

@@ -34,6 +34,9 @@ def others_present(ev: Evidence) -> set[str]:
 
 def _private(ev: Evidence) -> list[tuple[Capture, ZoneType, str]]:
     """Captures in a private space that may record someone else, with the zone and its ref."""
+    found: list[tuple[Capture, ZoneType, str]] | None = ev.derived.get("private_captures")
+    if found is not None:
+        return found
     zones = ZoneTimeline(ev.zones)
     out = []
     for c in ev.captures:
@@ -42,6 +45,7 @@ def _private(ev: Evidence) -> list[tuple[Capture, ZoneType, str]]:
         zone, zref = zones.zone_of(c.zone, c.t_start)
         if zone in PRIVATE_SPACES:
             out.append((c, zone, zref))
+    ev.derived["private_captures"] = out
     return out
 
 
@@ -103,9 +107,10 @@ def covert_capture_private_space(ev: Evidence, ctx: CheckContext) -> CheckOutcom
     early = no_captures(ev)
     if early is not None:
         return early
-    sessions = {s.ref: s for s in guard_sessions(ev)}
+    private = _private(ev)
+    sessions = {s.ref: s for s in guard_sessions(ev, [c for c, _, _ in private])}
     hits = Hits("covert captures in private spaces")
-    for c, zone, _ in _private(ev):
+    for c, zone, _ in private:
         why = _covert(ev, sessions.get(c.ref))
         if why is not None and hits.want():
             hits.add(c.ref, f"{c.sensor} capture at {iso(c.t_start)} in a {zone}: {why}")

@@ -2,29 +2,41 @@
 
 One truth for the guard rules: the inspector does not re-implement them. Sessions from a
 Bystander audit export are replayed from their own ``capture.*`` events
-(``Evidence.guard_events``); captures from a device log become the same events first
-(``capture.armed`` with the lead, ``indicator_confirmed`` from the latest indicator record at
-or before the first frame, ``first_frame``, a ``fault`` for an indicator switched off or
-tampered with mid-capture, ``stopped`` with the first ``off`` after the start) and are then
-judged by :func:`bystander.evidence.replay.judge_session`, exactly as ``audit replay`` would.
+(``Evidence.guard_events``) by :func:`bystander.evidence.replay.judge_session`. A device log's
+capture becomes a timeline - the lead, the latest indicator record at or before the first
+frame (``on``: confirmed), an indicator switched off or tampered with mid-capture (a fault),
+the capture's end (release stopped; a log cannot tell the last sample from the stop) and the
+first ``off`` after the first frame - judged by :func:`~bystander.evidence.replay.judge_facts`,
+the same rule code, from the facts ``audit replay`` would read in the equivalent events
+(:func:`device_log_sessions` writes those events; the scenario tests replay them with the CLI
+and check the verdicts agree).
 
 The lead (R1) is the capture's ``t_lead_ms``, else the profile's ``indicator.t_lead_ms``,
 else 0 (the indicator on at or before the first frame). Device-log times are epoch seconds;
-they become nanoseconds relative to the capture's start so no precision is lost.
+they become nanoseconds relative to the capture's first frame so no precision is lost.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
 from bystander.evidence.events import AuditEvent, EventType
-from bystander.evidence.replay import Outcome, SessionVerdict, group_sessions, judge_session
+from bystander.evidence.replay import (
+    Outcome,
+    SessionFacts,
+    SessionVerdict,
+    group_sessions,
+    judge_facts,
+    judge_session,
+)
 from bystander.inspect.records import Capture, Evidence, Indicator, Sensor
 
 #: Audit ``capture.fault`` rules that mean the indicator failed or was covered (R2-R5).
 INDICATOR_FAULT_RULES = frozenset({"R2", "R3", "R4", "R5"})
+NS_PER_MS = 1_000_000
 _KEY = "guard_sessions"
 
 
@@ -47,12 +59,15 @@ class GuardSession:
         return self.verdict.r1.outcome is not Outcome.NOT_APPLICABLE
 
 
-def guard_sessions(ev: Evidence) -> list[GuardSession]:
-    """Every capture session of the bundle with its replay verdict (computed once)."""
-    found = ev.derived.get(_KEY)
-    if found is None:
-        found = ev.derived[_KEY] = _audit_sessions(ev) + _log_sessions(ev)
-    return list(found)
+def guard_sessions(ev: Evidence, captures: Collection[Capture] | None = None) -> list[GuardSession]:
+    """Capture sessions with their replay verdicts: every one (computed once), or only the
+    device-log sessions of ``captures`` (and every audit session), computed on demand."""
+    if captures is None:
+        found = ev.derived.get(_KEY)
+        if found is None:
+            found = ev.derived[_KEY] = _audit_sessions(ev) + _log_sessions(ev, None)
+        return list(found)
+    return _audit_sessions(ev) + _log_sessions(ev, {c.ref for c in captures})
 
 
 # -- audit exports ----------------------------------------------------------------------------
@@ -107,67 +122,144 @@ class _Indicators:
         return sorted(own + shared, key=lambda i: i.t or 0.0) if shared else own
 
 
-def device_log_sessions(ev: Evidence) -> list[tuple[Capture, str, list[AuditEvent]]]:
-    """The device log's captures as guard sessions: (capture, session id, ``capture.*`` events).
+def device_log_sessions(
+    ev: Evidence, only: set[str] | None = None
+) -> list[tuple[Capture, str, list[AuditEvent]]]:
+    """The device log's captures as the ``capture.*`` events a guard would have logged:
+    (capture, session id, events), for writing to a real audit log and replaying.
 
-    Captures a replayed audit export already covers are left out.
+    Captures a replayed audit export already covers are left out; ``only`` keeps the captures
+    with these refs. The inspector judges the same timelines without building events
+    (:func:`bystander.evidence.replay.judge_facts`); the tests check both agree.
     """
+    return [(c, line.sid, line.events()) for c, line in _timelines(ev, only)]
+
+
+def _timelines(ev: Evidence, only: set[str] | None) -> list[tuple[Capture, _Timeline]]:
     audited = {sid for _, e in ev.guard_events if (sid := e.session_id)}
     replayed = {ref for ref, _ in ev.guard_events}
+    wanted = [c for c in ev.captures if only is None or c.ref in only]
+    if not wanted:
+        return []
     indicators = _Indicators(ev.indicators)
     lead = ev.device.indicator.t_lead_ms
     out = []
-    for c in ev.captures:
+    for c in wanted:
         if c.t_start is None or c.ref in replayed or c.session_id in audited:
             continue
-        out.append((c, c.session_id or c.ref, _events(c, indicators.of(c), lead)))
+        out.append((c, _timeline(c, indicators.of(c), lead)))
     return out
 
 
-def _log_sessions(ev: Evidence) -> list[GuardSession]:
+def _log_sessions(ev: Evidence, only: set[str] | None) -> list[GuardSession]:
     out = []
-    for c, sid, events in device_log_sessions(ev):
-        faults = [e for e in events if e.type is EventType.CAPTURE_FAULT]
+    # Sessions with the same relative timeline get the same verdict: judge each shape once.
+    judged: dict[tuple[Any, ...], SessionVerdict] = {}
+    for c, line in _timelines(ev, only):
+        shape = line.shape
+        v = judged.get(shape)
+        if v is None:
+            v = judged[shape] = judge_facts("", line.facts(), None, line.event_count)
+        verdict = SessionVerdict(
+            line.sid, v.device_id, v.verdict, v.frames_released, v.r1, v.r4, v.r8, v.reasons,
+            v.events,
+        )  # fmt: skip
         out.append(
             GuardSession(
-                session_id=sid,
+                session_id=line.sid,
                 ref=c.ref,
                 t_start=c.t_start,
                 sensor=c.sensor,
-                verdict=judge_session(sid, events),
-                indicator_fault=bool(faults),
-                tampered=any(e.data.get("rule") == "tamper" for e in faults),
+                verdict=verdict,
+                indicator_fault=line.fault_ns is not None,
+                tampered=line.fault_ns is not None and line.tampered,
                 source="log",
             )
         )
     return out
 
 
-def _event(kind: EventType, sid: str, **data: Any) -> AuditEvent:
-    return AuditEvent.model_construct(
-        type=kind, session_id=sid, data=data, device_id=None, subject_id=None, reason=None
-    )
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """What a device log says of one capture, in nanoseconds from its first frame."""
+
+    sid: str
+    lead_ms: float
+    confirmed_ns: int | None  # the indicator on at or before the first frame
+    end_ns: int | None  # release stopped (and the last sample: a log cannot tell them apart)
+    fault_ns: int | None  # the indicator went off or was tampered with mid-capture
+    tampered: bool
+    off_ns: int | None  # the first "off" after the first frame
+
+    @property
+    def shape(self) -> tuple[Any, ...]:
+        """Everything but the session id: equal shapes get equal verdicts."""
+        return (self.lead_ms, self.confirmed_ns, self.end_ns, self.fault_ns, self.tampered,
+                self.off_ns)  # fmt: skip
+
+    @property
+    def event_count(self) -> int:
+        """How many ``capture.*`` events :meth:`events` gives."""
+        count = 2  # capture.armed and capture.first_frame
+        for value in (self.confirmed_ns, self.fault_ns, self.end_ns):
+            if value is not None:
+                count += 1
+        return count
+
+    def events(self) -> list[AuditEvent]:
+        """The ``capture.*`` events of this session."""
+
+        def ev(kind: EventType, **data: Any) -> AuditEvent:
+            return AuditEvent(type=kind, session_id=self.sid, data=data)
+
+        out = [ev(EventType.CAPTURE_ARMED, t_lead_ms=self.lead_ms, consents=[])]
+        if self.confirmed_ns is not None:
+            out.append(ev(EventType.INDICATOR_CONFIRMED, confirmed_ns=self.confirmed_ns))
+        out.append(ev(EventType.FIRST_FRAME, sample_ns=0, released_ns=0))
+        if self.fault_ns is not None:
+            rule = "tamper" if self.tampered else "indicator"
+            out.append(ev(EventType.CAPTURE_FAULT, fault_ns=self.fault_ns, rule=rule))
+        if self.end_ns is not None:
+            stopped: dict[str, Any] = {
+                "stopped_ns": self.end_ns,
+                "released": 1,
+                "last_sample_ns": self.end_ns,
+                "last_released_ns": self.end_ns,
+            }
+            if self.off_ns is not None:
+                stopped["indicator_off_ns"] = self.off_ns
+            out.append(ev(EventType.CAPTURE_STOPPED, **stopped))
+        return out
+
+    def facts(self) -> SessionFacts:
+        """What replay would read from :meth:`events` (``replay._read_facts``)."""
+        facts = SessionFacts(armed=True, t_lead_ns=round(self.lead_ms * NS_PER_MS))
+        if self.confirmed_ns is not None:
+            facts.confirmed_before_frame = True
+            facts.confirmed_ns = self.confirmed_ns
+        facts.first_frame = True
+        facts.first_sample_ns = facts.first_released_ns = 0
+        if self.fault_ns is not None:
+            facts.fault, facts.fault_ns = True, self.fault_ns
+        if self.end_ns is not None:
+            facts.stopped, facts.stopped_ns, facts.released = True, self.end_ns, 1
+            facts.last_sample_ns = facts.last_released_ns = self.end_ns
+            if self.off_ns is None:
+                facts.reasons.append("capture.stopped has no integer indicator_off_ns")
+            facts.indicator_off_ns = self.off_ns
+        return facts
 
 
-def _events(c: Capture, records: list[Indicator], profile_lead: float | None) -> list[AuditEvent]:
-    """The ``capture.*`` events a guard would have logged for capture ``c``."""
+def _timeline(c: Capture, records: list[Indicator], profile_lead: float | None) -> _Timeline:
+    """The timeline of capture ``c`` from its session's indicator records (time-sorted)."""
     assert c.t_start is not None
-    sid = c.session_id or c.ref
     origin = c.t_start
 
-    def ns(t: float) -> int:
-        return round((t - origin) * 1e9)
+    def ns(t: float | None) -> int | None:
+        return None if t is None else round((t - origin) * 1e9)
 
-    lead = c.t_lead_ms if c.t_lead_ms is not None else profile_lead
-    events = [_event(EventType.CAPTURE_ARMED, sid, t_lead_ms=lead or 0, consents=[])]
-    times = [i.t or 0.0 for i in records]
-    i = bisect_right(times, c.t_start)
-    if i and records[i - 1].state == "on":
-        events.append(
-            _event(EventType.INDICATOR_CONFIRMED, sid, confirmed_ns=ns(records[i - 1].t or origin))
-        )
-    start = ns(c.t_start)
-    events.append(_event(EventType.FIRST_FRAME, sid, sample_ns=start, released_ns=start))
+    i = bisect_right(records, origin, key=lambda r: r.t or 0.0)
+    confirmed = records[i - 1].t if i and records[i - 1].state == "on" else None
     end = c.t_end
     fault: Indicator | None = None
     off: Indicator | None = None
@@ -180,17 +272,13 @@ def _events(c: Capture, records: list[Indicator], profile_lead: float | None) ->
             off = rec
         if off is not None and (fault is not None or end is None or rec.t >= end):
             break
-    if fault is not None and fault.t is not None:
-        rule = "tamper" if fault.state == "tampered" else "indicator"
-        events.append(_event(EventType.CAPTURE_FAULT, sid, fault_ns=ns(fault.t), rule=rule))
-    if end is not None:
-        stopped: dict[str, Any] = {
-            "stopped_ns": ns(end),
-            "released": 1,
-            "last_sample_ns": ns(end),
-            "last_released_ns": ns(end),
-        }
-        if off is not None and off.t is not None:
-            stopped["indicator_off_ns"] = ns(off.t)
-        events.append(_event(EventType.CAPTURE_STOPPED, sid, **stopped))
-    return events
+    lead = c.t_lead_ms if c.t_lead_ms is not None else profile_lead
+    return _Timeline(
+        sid=c.session_id or c.ref,
+        lead_ms=lead or 0.0,
+        confirmed_ns=ns(confirmed) if i and confirmed is not None else None,
+        end_ns=ns(end),
+        fault_ns=ns(fault.t) if fault is not None else None,
+        tampered=fault is not None and fault.state == "tampered",
+        off_ns=ns(off.t) if off is not None else None,
+    )

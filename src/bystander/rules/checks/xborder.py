@@ -62,7 +62,15 @@ def _count(ev: Evidence, metric: str) -> float | None:
 
 
 def band(ev: Evidence) -> Band:
-    """The CAC 2024 band of this device's exports from China."""
+    """The CAC 2024 band of this device's exports from China (computed once per inspection)."""
+    found = ev.derived.get("cn_export_band")
+    if found is None:
+        found = ev.derived["cn_export_band"] = _band(ev)
+    assert isinstance(found, Band)
+    return found
+
+
+def _band(ev: Evidence) -> Band:
     exports = tuple(abroad(ev, lambda c: c == "CN"))
     kids = ev.device.targets_children
     sensitive_seen = kids or any(is_sensitive(c) for x in exports for c in x.categories)
