@@ -22,8 +22,16 @@ EXPECTED: dict[str, dict[str, str]] = {
     # MIIT, October 2025: the six kinds of finding
     "miit_no_processing_rules": {"CN-PIPL-17-NOTICE": V, "CN-APP19-1.1": A},
     "miit_no_access_control": {"CN-PIPL-51-SECURITY": V},
-    "miit_biometric_without_notice": {"CN-FRM-05-NOTICE": V, "CN-PIPL-30-EXTRA-NOTICE": V},
-    "miit_cloud_without_consent": {"CN-FRM-08-LOCAL-STORE": V, "CN-PIPL-13-BASIS": V},
+    "miit_biometric_without_notice": {
+        "CN-FRM-05-NOTICE": V,
+        "CN-PIPL-30-EXTRA-NOTICE": V,
+        "CN-GBT35273-5.4-BIO": A,  # the recommended standard asks for the same notice
+    },
+    "miit_cloud_without_consent": {
+        "CN-FRM-08-LOCAL-STORE": V,
+        "CN-PIPL-13-BASIS": V,
+        "CN-GBT35273-6.3-BIO-STORE": A,  # a raw face image left the terminal
+    },
     "miit_over_collection": {
         "CN-PIPL-06-MIN": V,
         "CN-PIPL-13-BASIS": V,
@@ -40,8 +48,21 @@ EXPECTED: dict[str, dict[str, str]] = {
     # smart glasses: the covenant is voluntary (advisories); face recognition in a hotel room
     # breaks the in-force measures
     "glasses_indicator_off": {"CN-CAICT-GLASSES-INDICATOR": A},
-    "glasses_before_consent": {"CN-CAICT-GLASSES-CONSENT": A},
-    "glasses_hotel_fr": {"CN-FRM-13B-PRIVATE-SPACE": V, "CN-CIVIL-1033": V},
+    # recording before any consent also has no legal basis (PIPL Art 13)
+    "glasses_before_consent": {"CN-CAICT-GLASSES-CONSENT": A, "CN-PIPL-13-BASIS": V},
+    # identifying an unnamed person: no consent or notice of theirs can exist; the wearer's
+    # own recording consent does not cover the people in the hotel room
+    "glasses_hotel_fr": {
+        "CN-FRM-13B-PRIVATE-SPACE": V,
+        "CN-CIVIL-1033": V,
+        "CN-FRM-05-NOTICE": V,
+        "CN-FRM-06-SEPARATE-CONSENT": V,
+        "CN-PIPL-13-BASIS": V,
+        "CN-PIPL-29-SEPARATE": V,
+        "CN-PIPL-30-EXTRA-NOTICE": V,
+        "CN-GBT35273-5.4-BIO": A,
+        "CN-CAICT-GLASSES-ALGORITHM": A,
+    },
     # door lock: face the only unlock method, no PIA, templates sent to Singapore
     "door_lock_face_only": {
         "CN-FRM-10-NOT-SOLE": V,
@@ -52,6 +73,7 @@ EXPECTED: dict[str, dict[str, str]] = {
         "CN-PIPL-13-BASIS": V,
         "CN-PIPL-38-XBORDER": V,
         "CN-PIPL-39-XBORDER-CONSENT": V,
+        "CN-XB-CONTRACT": V,  # sensitive data exported with no CAC standard contract
     },
 }
 

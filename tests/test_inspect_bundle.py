@@ -62,7 +62,7 @@ def test_example_bundle_loads_with_every_notice_field() -> None:
     for doc in policies.values():
         assert {f.name for f in doc.fields} == {
             "processor", "contact", "purposes", "data_categories", "retention", "rights",
-            "exercise_rights", "biometric", "children", "cross_border",
+            "exercise_rights", "biometric", "children", "cross_border", "algorithm",
         }  # fmt: skip
         assert doc.biometric_section and doc.t is not None
     (pia,) = ev.documents_of("pia")
@@ -122,6 +122,7 @@ def test_device_log_reads_every_record_type(tmp_path: Path) -> None:
         {"type": "upload", "t": t, "content_id": "c2", "action": "uploaded", "has_faces": True},
         {"type": "billing", "t": t, "subscription_id": "s1", "event": "renewal", "amount": 9},
         {"type": "count", "t": t, "metric": "distinct_face_subjects", "value": 120000},
+        {"type": "subject", "subject_id": "kid-1", "age": 9, "role": "resident"},
     ]  # fmt: skip
     ev = load_bundle(BundleBuilder(tmp_path).records(rows).write())
     assert ev.record_count() == len(rows)
@@ -596,3 +597,77 @@ def test_records_from_several_sources_are_sorted(tmp_path: Path) -> None:
     ev = load_bundle(b.write())
     starts = [c.t_start or 0.0 for c in ev.captures]
     assert starts == sorted(starts) and ev.captures[0].session_id == "s0"
+
+
+# -- what issue 19 added to the format --------------------------------------------------------
+
+
+def test_subjects_ages_roles_and_lead_times(tmp_path: Path) -> None:
+    rows: list[dict[str, Any]] = [
+        {"type": "subject", "subject_id": "kid-1", "age": 9},
+        {"type": "subject", "subject_id": "w-1", "role": "wearer"},
+        {"type": "consent", "t": at(1), "action": "granted", "scopes": ["face.processing"],
+         "subject_id": "kid-2", "under_14": True, "subject_role": "resident"},
+        {"type": "consent", "t": at(1), "action": "granted", "scopes": ["recording"],
+         "subject_id": "p-3", "age": 30, "subject_role": "bystander"},
+        {"type": "capture", "t_start": at(2), "t_end": at(3), "t_lead_ms": 200, "bystanders": 0},
+    ]  # fmt: skip
+    ev = load_bundle(BundleBuilder(tmp_path).records(rows).write())
+    assert ev.children() == {"kid-1", "kid-2"}
+    assert [s.role for s in ev.subjects] == [None, "wearer"]
+    assert ev.consents[1].subject_role == "bystander" and ev.consents[1].age == 30
+    assert ev.captures[0].t_lead_ms == 200 and ev.captures[0].bystanders == 0
+    bad = BundleBuilder(tmp_path, "bad").records([{"type": "subject", "age": 3}])
+    with pytest.raises(BundleError, match="subject record lacks subject_id"):
+        load_bundle(bad.write())
+
+
+def test_json_documents_are_analysed(tmp_path: Path) -> None:
+    policy = {
+        "title": "Privacy",
+        "sections": [
+            {"heading": "Who we are", "text": "Example Ltd is the controller of your data."},
+            {"heading": "Retention", "text": "We keep your recordings for 30 days."},
+        ],
+    }
+    folder = (
+        BundleBuilder(tmp_path)
+        .document("docs/policy.json", json.dumps(policy, indent=2), lang="en")
+        .write()
+    )
+    (doc,) = load_bundle(folder).documents
+    assert {f.name: f.location for f in doc.fields} == {
+        "processor": "docs/policy.json:6",
+        "retention": "docs/policy.json:10",
+    }
+    broken = BundleBuilder(tmp_path, "broken").document("docs/p.json", "{nope", lang="en")
+    with pytest.raises(BundleError, match=r"docs/p\.json: not valid JSON"):
+        load_bundle(broken.write())
+
+
+def test_audit_consents_carry_the_role_and_under_14_flag(engine: Engine, tmp_path: Path) -> None:
+    from bystander.consent.models import SubjectRole
+
+    log = AuditLog(engine, key=Ed25519PrivateKey.generate(), origin="test.example/audit")
+    store = ConsentStore(engine, sink=log)
+    store.grant("wearer-1", [Scope.RECORD_VIDEO], kind=ConsentKind.SEPARATE)
+    store.grant(
+        "kid-1", [Scope.FACE_ENROLMENT], kind=ConsentKind.GUARDIAN, guardian_id="mum-1",
+        role=SubjectRole.ENROLLED, under_14=True,
+    )  # fmt: skip
+    log.checkpoint()
+    ev = load_bundle(BundleBuilder(tmp_path).audit_from(log).write())
+    wearer, kid = ev.consents
+    assert (wearer.subject_role, wearer.under_14) == ("wearer", False)
+    assert (kid.subject_role, kid.under_14) == ("enrolled", True)
+    assert ev.children() == {"kid-1"}
+
+
+def test_audit_sessions_keep_their_events_and_lead(engine: Engine, tmp_path: Path) -> None:
+    log = _audit_log(engine, tmp_path)
+    ev = load_bundle(BundleBuilder(tmp_path).audit_from(log).write())
+    cam = next(c for c in ev.captures if c.sensor is Sensor.CAMERA)
+    assert cam.t_lead_ms == 200
+    kinds = {e.type.value for _, e in ev.guard_events}
+    assert {"capture.armed", "capture.first_frame", "capture.stopped"} <= kinds
+    assert all(ref.startswith("audit:") for ref, _ in ev.guard_events)

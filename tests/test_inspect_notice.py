@@ -8,6 +8,7 @@ import pytest
 from bystander.inspect.importers.documents import (
     guess_lang,
     html_lines,
+    json_lines,
     markdown_lines,
     text_lines,
 )
@@ -29,7 +30,8 @@ def names(text: str, doc_type: str = "privacy_policy") -> set[str]:
 
 @pytest.mark.parametrize("text", [POLICY_EN, POLICY_ZH])
 def test_complete_notice_finds_every_field(text: str) -> None:
-    assert names(text) == set(NOTICE_FIELDS)
+    # these policies run no AI on people, so say nothing of an algorithm
+    assert names(text) == set(NOTICE_FIELDS) - {"algorithm"}
 
 
 def test_fields_point_at_the_line_that_states_them() -> None:
@@ -87,6 +89,11 @@ def test_vague_notice_finds_nothing(text: str) -> None:
         ("We collect your face images and location.", "data_categories", True),
         ("We collect some information.", "data_categories", False),
         ("我们收集您的手机号和位置信息。", "data_categories", True),
+        ("The AI model detects faces and blurs them on the glasses.", "algorithm", True),
+        ("处理方式为在设备本地提取人脸特征并进行比对。", "algorithm", True),
+        ("算法根据学生表情估计专注度。", "algorithm", True),
+        ("We use AI to make your life better.", "algorithm", False),
+        ("We use advanced algorithms.", "algorithm", False),
     ],
 )
 def test_single_statements(sentence: str, field: str, found: bool) -> None:
@@ -131,3 +138,15 @@ def test_language_guess() -> None:
     assert guess_lang(POLICY_ZH) == "zh"
     assert guess_lang(POLICY_EN) == "en"
     assert guess_lang("Lumen 镜界 G1 glasses privacy policy, effective January 2026") == "en"
+
+
+def test_json_documents_keep_line_numbers() -> None:
+    text = (
+        '{\n  "title": "隐私政策",\n  "sections": [\n'
+        '    {"heading": "保存期限", "text": "视频保存30天后自动删除。"},\n'
+        '    {"heading": "Rights", "text": "You can access and delete your data."}\n  ]\n}\n'
+    )
+    lines = json_lines(text, "p.json")
+    assert [(ln.no, ln.heading) for ln in lines if ln.text == "保存期限"] == [(4, True)]
+    fields = {f.name: f.location for f in analyse_notice(lines, "p.json")}
+    assert fields["retention"] == "p.json:4" and fields["rights"] == "p.json:5"

@@ -381,9 +381,11 @@ def test_sarif_levels_rule_ids_and_locations() -> None:
     sole = next(r for r in results if r["ruleId"] == "CN-FRM-10-NOT-SOLE")
     doc = sole["locations"][1]["physicalLocation"]
     assert doc["artifactLocation"]["uri"] == "privacy.md" and doc["region"]["startLine"] == 12
-    audit = sole["locations"][2]
-    assert "physicalLocation" not in audit
+    audit = sole["locations"][2]  # no audit export known: the manifest, with the ref kept
+    assert audit["physicalLocation"]["artifactLocation"]["uri"] == "manifest.yaml"
     assert audit["logicalLocations"][0]["fullyQualifiedName"] == "audit:123"
+    missing = next(r for r in results if r["ruleId"] == "EU-GDPR-35")  # insufficient evidence
+    assert missing["locations"][0]["physicalLocation"]["region"] == {"startLine": 1}
     advisory = next(r for r in results if r["level"] == "warning")
     assert "Violation" not in advisory["message"]["text"]
     assert json.loads(render(clean_inspection(), "sarif"))["runs"][0]["results"] == []

@@ -26,7 +26,7 @@ RESEARCH = Path(__file__).resolve().parents[2] / "shared" / "reference" / "rules
 INSTRUMENTS = {
     "caict-glasses-2026": "voluntary",
     "cn-frm-2025": "in-force",
-    "cn-frm-draft-2023": "draft",
+    "cn-frm-draft-2023": "superseded",
     "cn-pipl": "in-force",
     "cn-app-2019": "guidance",
     "cn-miit164-2020": "guidance",
@@ -36,6 +36,11 @@ INSTRUMENTS = {
     "eu-ai-act": "in-force",
     "us-il-bipa": "in-force",
     "etsi-en-303-645": "recommended-standard",
+    "cn-psapl": "in-force",
+    "cn-xborder-2024": "in-force",
+    "cn-gbt35273-2020": "recommended-standard",
+    "cn-gbt41819-2022": "recommended-standard",
+    "cn-kidswatch-draft-2025": "draft",
 }
 FRAMEWORKS = {
     "cn-frm-2025",
@@ -46,6 +51,8 @@ FRAMEWORKS = {
     "eu-ai-act",
     "us-il-bipa",
     "etsi-en-303-645",
+    "cn-platform",
+    "cn-standards",
 }
 IMPORTER_KEYS = [
     "user.biometric.face.image",
@@ -100,11 +107,14 @@ def test_articles_named_in_the_issue_are_covered() -> None:
         "Art 15",
     ):
         assert art in frm
-    assert articles("cn-frm-draft-2023") == {"Draft Art 11"}
+    assert articles("cn-frm-draft-2023") == {"Draft Art 11 (2023; not in the 2025 Measures)"}
     pipl = articles("cn-pipl")
     for n in (13, 14, 15, 16, 17, 23, 25, 26, 28, 29, 31, 38, 39, 47, 55, 56):
         assert f"Art {n}" in pipl
-    assert {"Art 1019", "Art 1033", "Art 1195"} == articles("cn-civil-code")
+    assert {"Art 1019", "Art 1033(2)-(4)", "Art 1195", "Art 1197"} == articles("cn-civil-code")
+    assert {"Art 7(2)", "Art 8"} == articles("cn-xborder-2024")
+    assert {"Clause 5.4 c)", "Clause 6.3"} == articles("cn-gbt35273-2020")
+    assert any(a.startswith("Art 50(1)(6)") for a in articles("cn-psapl"))
     assert {
         "Art 9(1), 9(2)(a)",
         "Art 25(1), 25(2)",
@@ -128,6 +138,35 @@ def test_rule_fields_are_valid() -> None:
         assert r.id.startswith(
             {"CN": "CN-", "EU": "EU-", "ETSI": "ETSI-", "US-IL": "US-IL-"}[r.jurisdiction]
         )
+
+
+def test_every_rule_states_its_text_scope_and_addressee() -> None:
+    for r in load_catalog().rules:
+        assert len(r.text.split()) >= 5, r.id
+        assert len(r.scope.split()) >= 5, r.id
+        assert r.addressee and set(r.addressee) <= {"manufacturer", "deployer", "platform", "user"}
+
+
+def test_scopes_and_addressees_the_issue_names() -> None:
+    cat = load_catalog()
+    worn = {"smart-glasses", "kids-watch"}
+    for rid in ("CN-PIPL-26-PUBLIC-CAMERA", "CN-FRM-13A-PUBLIC"):
+        assert not worn & set(cat.rule(rid).applies_to.device_types), rid  # installed only
+    assert cat.rule("EU-AIA-50-3").addressee == ["deployer"]
+    assert cat.rule("CN-CIVIL-1197").addressee == ["platform"]
+    assert "user" in cat.rule("CN-CIVIL-1033").addressee
+    assert "Art 19" in cat.rule("CN-FRM-06-SEPARATE-CONSENT").scope
+
+
+def test_superseded_draft_and_unverified_articles_are_flagged() -> None:
+    cat = load_catalog()
+    d11 = cat.rule("CN-FRM-D11-SENSITIVE-INFERENCE")
+    assert d11.status == "superseded" and d11.verify and not d11.in_force
+    assert all("gov.cn" not in s for s in d11.sources)  # news reports, not an official text
+    for rid in ("CN-PSAPL-PEEP", "CN-XB-ASSESS", "CN-GBT41819-PROFILING"):
+        assert cat.rule(rid).verify, rid
+    statuses = {r.status for r in cat.rules}
+    assert statuses == set(STATUSES)
 
 
 def test_in_force_china_rules_cite_official_sources() -> None:
@@ -170,17 +209,17 @@ def test_frameworks_exist_and_select_their_instruments() -> None:
     assert set(cat.frameworks) >= FRAMEWORKS
     assert cat.framework_ids[0] == "all"
     assert len(cat.rules_for(["all"])) == len(cat.rules)
-    for fid in (
-        "cn-frm-2025",
-        "caict-glasses-2026",
-        "cn-pipl",
-        "eu-gdpr",
-        "eu-ai-act",
-        "us-il-bipa",
-        "etsi-en-303-645",
+    for fid, keys in (
+        ("cn-frm-2025", {"cn-frm-2025"}),
+        ("caict-glasses-2026", {"caict-glasses-2026"}),
+        ("cn-pipl", {"cn-pipl", "cn-xborder-2024"}),
+        ("eu-gdpr", {"eu-gdpr"}),
+        ("eu-ai-act", {"eu-ai-act"}),
+        ("us-il-bipa", {"us-il-bipa"}),
+        ("etsi-en-303-645", {"etsi-en-303-645"}),
     ):
         chosen = {r.id for r in cat.rules_for([fid])}
-        assert chosen == {r.id for r in cat.rules if r.instrument_key == fid}, fid
+        assert chosen == {r.id for r in cat.rules if r.instrument_key in keys}, fid
 
 
 def test_miit_framework_covers_the_six_findings() -> None:
@@ -261,8 +300,8 @@ def test_copy_loads_with_the_same_version(copy: Path) -> None:
         ),
         (
             "catalog/caict-glasses-2026.yaml",
-            "device_types: [smart-glasses], roles: [manufacturer], capabilities: [camera]}",
-            "device_types: [glasses], roles: [manufacturer], capabilities: [camera]}",
+            "applies_to: {device_types: [smart-glasses], capabilities: [camera]}",
+            "applies_to: {device_types: [glasses], capabilities: [camera]}",
             "field applies_to.device_types[0]: unknown device type 'glasses'",
         ),
         (

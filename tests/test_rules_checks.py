@@ -136,7 +136,7 @@ CASES: list[Case] = [
     (
         "indicator_tampered_during_capture",
         lambda: ev(dev(**CAM), captures=CAP, indicators=[Indicator("i1", T + 50, "tampered")]),
-        ["i1"],
+        ["c1"],
         lambda: ev(dev(**CAM), captures=CAP, indicators=[Indicator("i1", T + 150, "tampered")]),
     ),
     (
@@ -225,7 +225,7 @@ CASES: list[Case] = [
         ),
     ),
     (
-        "biometric_after_refusal",
+        "face_recognition_after_refusal",
         lambda: ev(
             FR_DEV,
             biometric_ops=[op("b1", T + 1)],
@@ -425,16 +425,57 @@ CASES: list[Case] = [
         ),
     ),
     (
-        "processing_rules_missing",
-        lambda: ev(documents=[doc("d1", "pia")]),
-        ["bundle:documents"],
-        lambda: ev(documents=[doc("d1", "processing_rules")]),
+        "processing_rules_missing_zh",
+        lambda: ev(documents=[doc("d1", "pia"), doc("d2", "privacy_policy", lang="en")]),
+        ["d2"],
+        lambda: ev(documents=[doc("d1", "processing_rules", lang="zh")]),
     ),
     (
-        "processing_rules_incomplete",
-        lambda: ev(documents=[doc("d1", "privacy_policy", fields=POLICY[:4])]),
+        "processing_rules_incomplete_zh",
+        lambda: ev(
+            documents=[
+                doc("d1", "privacy_policy", fields=POLICY[:4], lang="zh"),
+                doc("d2", "privacy_policy", fields=POLICY, lang="en"),
+            ]
+        ),
         ["d1", "d1", "d1"],
-        lambda: ev(documents=[doc("d1", "privacy_policy", fields=POLICY)]),
+        lambda: ev(
+            documents=[
+                doc("d1", "privacy_policy", fields=POLICY[:4], lang="zh"),
+                doc("d2", "processing_rules", fields=POLICY[4:], lang="zh"),
+            ]
+        ),
+    ),
+    (
+        "processing_rules_missing_en",
+        lambda: ev(documents=[doc("d1", "processing_rules", lang="zh")]),
+        ["d1"],
+        lambda: ev(documents=[doc("d1", "privacy_policy", lang="en")]),
+    ),
+    (
+        "processing_rules_incomplete_en",
+        lambda: ev(
+            documents=[
+                doc("d1", "privacy_policy", fields=POLICY[:6], lang="en"),
+                doc("d2", "privacy_policy", fields=POLICY, lang="zh"),
+            ]
+        ),
+        ["d1"],
+        lambda: ev(documents=[doc("d1", "privacy_policy", fields=POLICY, lang="en")]),
+    ),
+    (
+        "ai_processing_not_disclosed",
+        lambda: ev(
+            dev(**CAM),
+            biometric_ops=[op("b1", T, EMOTION)],
+            documents=[doc("d1", "privacy_policy", fields=POLICY)],
+        ),
+        ["d1"],
+        lambda: ev(
+            dev(**CAM),
+            biometric_ops=[op("b1", T, EMOTION)],
+            documents=[doc("d1", "privacy_policy", fields=(*POLICY, "algorithm"))],
+        ),
     ),
     (
         "children_rules_missing",
@@ -587,11 +628,45 @@ CASES: list[Case] = [
     ),
     (
         "cross_border_without_mechanism_cn",
-        lambda: ev(stores=[Store("s1", "r1", "user.contact.email", "cloud:US", T)]),
+        lambda: ev(
+            stores=[Store("s1", "r1", TPL, "cloud:US", T)],
+            documents=[doc("d1", "scc"), doc("d2", "transfer_mechanism")],
+        ),
         ["s1"],
         lambda: ev(
-            stores=[Store("s1", "r1", "user.contact.email", "cloud:US", T)],
+            stores=[Store("s1", "r1", TPL, "cloud:US", T)],
             documents=[doc("d1", "standard_contract")],
+        ),
+    ),
+    (
+        "xborder_assessment_missing",
+        lambda: ev(
+            has_traffic=True,
+            egress=[egress("e1", T, "api.x.com", TPL, country="SG")],
+            counts=[Count("n1", T, "cross_border_sensitive_subjects_ytd", 12_000)],
+            documents=[doc("d1", "standard_contract")],
+        ),
+        ["e1"],
+        lambda: ev(
+            has_traffic=True,
+            egress=[egress("e1", T, "api.x.com", TPL, country="SG")],
+            counts=[Count("n1", T, "cross_border_sensitive_subjects_ytd", 9_999)],
+        ),
+    ),
+    (
+        "xborder_contract_missing",
+        lambda: ev(
+            has_traffic=True,
+            egress=[egress("e1", T, "api.x.com", TPL, country="SG")],
+            counts=[Count("n1", T, "cross_border_sensitive_subjects_ytd", 500)],
+            documents=[doc("d1", "scc")],
+        ),
+        ["e1"],
+        lambda: ev(
+            has_traffic=True,
+            egress=[egress("e1", T, "api.x.com", TPL, country="SG")],
+            counts=[Count("n1", T, "cross_border_sensitive_subjects_ytd", 500)],
+            documents=[doc("d1", "certification")],
         ),
     ),
     (
@@ -847,6 +922,190 @@ CASES: list[Case] = [
 ]
 
 
+CASES += [
+    (
+        "face_recognition_without_separate_consent",
+        lambda: ev(
+            FR_DEV,
+            biometric_ops=[
+                op("b1", T, BiometricOpKind.IDENTIFY_1TON, subject=None),
+                op("b2", T, EMOTION, subject="u2"),
+            ],
+            consents=[consent("k1", T - 5, "face.processing", "separate", subject="wearer")],
+        ),
+        ["b1"],
+        lambda: ev(
+            FR_DEV,
+            biometric_ops=[op("b1", T, VERIFY), op("b2", T, EMOTION, subject="u2")],
+            consents=[consent("k1", T - 5, "face.processing", "separate", subject="u1")],
+        ),
+    ),
+    (
+        "face_recognition_after_withdrawal",
+        lambda: ev(
+            FR_DEV,
+            biometric_ops=[op("b1", T + 10, VERIFY)],
+            consents=[
+                consent("k1", T - 10, "face.processing", "separate", subject="u1"),
+                consent("k2", T, "face.processing", action=W, subject="u1"),
+            ],
+        ),
+        ["b1"],
+        lambda: ev(
+            FR_DEV,
+            biometric_ops=[op("b1", T - 5, VERIFY), op("b2", T + 10, EMOTION)],
+            consents=[
+                consent("k1", T - 10, "face.processing", "separate", subject="u1"),
+                consent("k2", T, "face.processing", action=W, subject="u1"),
+            ],
+        ),
+    ),
+    (
+        "face_recognition_before_notice",
+        lambda: ev(
+            FR_DEV,
+            biometric_ops=[op("b1", T, BiometricOpKind.IDENTIFY_1TON, subject=None)],
+            documents=[doc("d1", "biometric_notice", T - 10)],
+        ),
+        ["b1"],
+        lambda: ev(
+            FR_DEV,
+            biometric_ops=[op("b1", T), op("b2", T, EMOTION, subject=None)],
+            documents=[doc("d1", "biometric_notice", T - 10)],
+        ),
+    ),
+    (
+        "special_category_inference_without_explicit_consent",
+        lambda: ev(
+            dev(biometrics=["face"]),
+            biometric_ops=[
+                op(
+                    "b1",
+                    T,
+                    BiometricOpKind.CATEGORIZE,
+                    subject=None,
+                    inferred_attributes=frozenset({"ethnicity"}),
+                ),
+                op("b2", T, BiometricOpKind.CATEGORIZE, inferred_attributes=frozenset({"age"})),
+            ],
+        ),
+        ["b1"],
+        lambda: ev(
+            dev(biometrics=["face"]),
+            biometric_ops=[
+                op("b1", T, BiometricOpKind.CATEGORIZE, inferred_attributes=frozenset({"health"}))
+            ],
+            consents=[consent("k1", T - 5, "face.processing", "explicit", subject="u1")],
+        ),
+    ),
+    (
+        "face_data_used_for_evaluation",
+        lambda: ev(
+            dev(biometrics=["face"]),
+            biometric_ops=[
+                op("b1", T, EMOTION, purpose="attention scoring"),
+                op("b2", T, EMOTION, zone=ZoneType.WORKPLACE),
+                op("b3", T, EMOTION, zone=ZoneType.HOME),
+            ],
+        ),
+        ["b1", "b2"],
+        lambda: ev(
+            dev(biometrics=["face"]),
+            biometric_ops=[op("b1", T, EMOTION, zone=ZoneType.HOME, purpose="photo tagging")],
+        ),
+    ),
+    (
+        "processing_without_legal_basis",
+        lambda: ev(
+            dev(**CAM),
+            captures=CAP,
+            biometric_ops=[op("b1", T, BiometricOpKind.IDENTIFY_1TON, subject=None)],
+            consents=[consent("k1", T + 5, "recording")],
+        ),
+        ["c1", "b1"],
+        lambda: ev(
+            dev(**CAM),
+            captures=CAP,
+            biometric_ops=[op("b1", T, VERIFY)],
+            consents=[
+                consent("k1", T - 5, "recording"),
+                consent("k2", T - 5, "face.processing", subject="u1"),
+            ],
+        ),
+    ),
+    (
+        "raw_face_image_kept",
+        lambda: ev(
+            FR_DEV,
+            has_traffic=True,
+            egress=[egress("e1", T, "api.x.com", "user.biometric.face.image")],
+            stores=[Store("s1", "r1", "user.biometric.face.image", t_created=T - 9 * DAY)],
+        ),
+        ["e1", "s1"],
+        lambda: ev(
+            FR_DEV,
+            has_traffic=True,
+            egress=[egress("e1", T, "api.x.com", TPL)],
+            stores=[
+                Store(
+                    "s1", "r1", "user.biometric.face.image", t_created=T, t_deleted=T + 2
+                )
+            ],
+        ),
+    ),
+    (
+        "sensors_on_by_default",
+        lambda: ev(
+            dev(device_type="kids-watch"),
+            permissions=[
+                Permission("p1", T, "location", "granted", prompted=False),
+                Permission("p2", T, "contacts", "granted", prompted=False),
+            ],
+        ),
+        ["p1"],
+        lambda: ev(
+            dev(device_type="kids-watch"),
+            permissions=[Permission("p1", T, "location", "granted", True, prompted=True)],
+        ),
+    ),
+    (
+        "platform_kept_known_infringement",
+        lambda: ev(
+            moderation=[
+                Moderation("m1", T, "v1", "uploaded", has_faces=True, bystander_count=3),
+                Moderation("m2", T + 5, "v1", "featured"),
+                Moderation("m3", T, "v2", "uploaded", bystander_count=1, reason="covert clip"),
+                Moderation("m4", T + 5, "v2", "accepted"),
+            ]
+        ),
+        ["m1", "m3"],
+        lambda: ev(
+            moderation=[
+                Moderation("m1", T, "v1", "uploaded", has_faces=True, bystander_count=3),
+                Moderation("m2", T + 5, "v1", "featured"),
+                Moderation("m3", T + 9, "v1", "anonymized"),
+            ]
+        ),
+    ),
+    (
+        "covert_capture_private_space",
+        lambda: ev(
+            dev(**CAM, indicator={"present": True, "covers": ["camera"]}),
+            captures=[*CAP, Capture("c2", T + 200, T + 300, zone=ZoneType.TOILET, bystanders=0)],
+            zones=[Zone("z1", T - 5, ZoneType.HOTEL_ROOM)],
+            indicators=[Indicator("i1", T - 1, "on"), Indicator("i2", T + 10, "tampered")],
+        ),
+        ["c1"],
+        lambda: ev(
+            dev(**CAM, indicator={"present": True, "covers": ["camera"]}),
+            captures=CAP,
+            zones=[Zone("z1", T - 5, ZoneType.HOTEL_ROOM)],
+            indicators=[Indicator("i1", T - 1, "on"), Indicator("i2", T + 101, "off")],
+        ),
+    ),
+]
+
+
 def test_every_check_has_a_case() -> None:
     assert sorted(c[0] for c in CASES) == sorted(CHECKS)
 
@@ -929,10 +1188,47 @@ def test_hits_are_capped_but_counted() -> None:
             "no authentication methods",
         ),
         (
-            "processing_rules_incomplete",
-            lambda: ev(documents=[doc("d1", "privacy_policy")]),
+            "processing_rules_incomplete_zh",
+            lambda: ev(documents=[doc("d1", "privacy_policy", lang="zh")]),
             Status.INSUFFICIENT,
             "no fields",
+        ),
+        (
+            "processing_rules_incomplete_zh",
+            lambda: ev(documents=[doc("d1", "privacy_policy", fields=POLICY, lang="en")]),
+            Status.NOT_APPLICABLE,
+            "no processing rules in Chinese",
+        ),
+        (
+            "cross_border_without_mechanism_cn",
+            lambda: ev(stores=[Store("s1", "r1", "user.contact.email", "cloud:US", T)]),
+            Status.INSUFFICIENT,
+            "whether the export is exempt",
+        ),
+        (
+            "cross_border_without_mechanism_cn",
+            lambda: ev(
+                stores=[Store("s1", "r1", "user.contact.email", "cloud:US", T)],
+                counts=[Count("n1", T, "cross_border_subjects_ytd", 99_999)],
+            ),
+            Status.PASSED,
+            "exempt",
+        ),
+        (
+            "xborder_contract_missing",
+            lambda: ev(
+                has_traffic=True,
+                egress=[egress("e1", T, "api.x.com", TPL, country="SG")],
+                counts=[Count("n1", T, "cross_border_sensitive_subjects_ytd", 10_000)],
+            ),
+            Status.NOT_APPLICABLE,
+            "security assessment is needed instead",
+        ),
+        (
+            "face_recognition_without_separate_consent",
+            lambda: ev(dev(biometrics=["face"]), biometric_ops=[op("b1", T, EMOTION)]),
+            Status.NOT_APPLICABLE,
+            "identity recognition",
         ),
         ("complaint_not_acted_on", lambda: ev(), Status.NOT_APPLICABLE, "no platform"),
     ],
@@ -985,6 +1281,7 @@ def test_every_check_has_metadata() -> None:
             "moderation",
             "billing",
             "counts",
+            "subjects",
         }
 
 
@@ -1003,3 +1300,69 @@ def test_indicator_checks_follow_the_captured_sensor() -> None:
         indicators=[Indicator("i1", T - 1, "on", Sensor.MICROPHONE)],
     )
     assert run("capture_without_indicator", e).status is Status.PASSED
+
+
+# -- issue 19: whose consent counts, and the guard rules ---------------------------------------
+
+
+HOTEL = [Zone("z1", T - 5, ZoneType.HOTEL_ROOM)]
+LIT = [Indicator("i1", T - 1, "on"), Indicator("i2", T + 101, "off")]
+
+
+def test_the_wearers_consent_does_not_open_a_private_space() -> None:
+    wearer = consent("k1", T - 9, "recording", "separate", subject="w1", record_id="r1")
+    cap = [Capture("c1", T, T + 100, consent_ids=("r1",))]
+    out = run("private_space_capture", ev(dev(**CAM), captures=cap, zones=HOTEL, consents=[wearer]))
+    assert [h.ref for h in out.hits] == ["c1"] and "device user's own" in out.hits[0].message
+    guest = consent("k2", T - 5, "recording", "separate", subject="g1", subject_role="bystander")
+    e = ev(dev(**CAM), captures=cap, zones=HOTEL, consents=[wearer, guest])
+    assert run("private_space_capture", e).status is Status.PASSED
+    alone = [Capture("c1", T, T + 100, consent_ids=("r1",), bystanders=0)]
+    e = ev(dev(**CAM), captures=alone, zones=HOTEL, consents=[wearer])
+    assert run("private_space_capture", e).status is Status.PASSED
+
+
+def test_covert_needs_no_lit_indicator_people_could_see() -> None:
+    e = ev(dev(**CAM, indicator={"present": True}), captures=CAP, zones=HOTEL, indicators=LIT)
+    assert run("covert_capture_private_space", e).status is Status.PASSED
+    unlit = ev(dev(**CAM, indicator={"present": True}), captures=CAP, zones=HOTEL)
+    assert "never lit" in run("covert_capture_private_space", unlit).hits[0].message
+    hidden = dev(**CAM, indicator={"present": True, "visible_to_bystanders": False})
+    e = ev(hidden, captures=CAP, zones=HOTEL, indicators=LIT)
+    assert "not visible" in run("covert_capture_private_space", e).hits[0].message
+
+
+def test_a_child_named_by_age_needs_a_guardian_on_any_device() -> None:
+    from bystander.inspect.records import Subject
+
+    ops = [op("b1", T, subject="kid")]
+    own = consent("k1", T - 5, "face.processing", "separate", subject="kid")
+    e = ev(FR_DEV, biometric_ops=ops, consents=[own], subjects=[Subject("s1", "kid", age=9)])
+    out = run("child_without_guardian_consent", e)
+    assert [h.ref for h in out.hits] == ["k1", "b1"]
+    adult = ev(FR_DEV, biometric_ops=ops, consents=[own], subjects=[Subject("s1", "kid", age=19)])
+    assert run("child_without_guardian_consent", adult).status is Status.NOT_APPLICABLE
+
+
+def test_indicator_lead_comes_from_the_capture_or_the_profile() -> None:
+    on = [Indicator("i1", T - 0.05, "on"), Indicator("i2", T + 101, "off")]
+    late = ev(dev(**CAM), captures=[Capture("c1", T, T + 100, t_lead_ms=200)], indicators=on)
+    out = run("capture_without_indicator", late)
+    assert [h.ref for h in out.hits] == ["c1"] and "150.000 ms short" in out.hits[0].message
+    by_profile = dev(**CAM, indicator={"present": True, "t_lead_ms": 200})
+    assert run("capture_without_indicator", ev(by_profile, captures=CAP, indicators=on)).total == 1
+    assert run("capture_without_indicator", ev(dev(**CAM), captures=CAP, indicators=on)).total == 0
+
+
+def test_a_stop_long_after_a_tamper_is_r4() -> None:
+    tamper = [Indicator("i1", T - 1, "on"), Indicator("i2", T + 50, "tampered")]
+    e = ev(dev(**CAM), captures=CAP, indicators=tamper)
+    assert "stopped 50000.000 ms after the fault" in run(
+        "indicator_tampered_during_capture", e
+    ).hits[0].message
+    # a device log cannot tell the last sample from the stop: a frame up to the stop counts
+    quick = ev(dev(**CAM), captures=[Capture("c1", T, T + 50.05)], indicators=tamper)
+    message = run("indicator_tampered_during_capture", quick).hits[0].message
+    assert "stopped 50.000 ms after the fault" in message and "after the fault" in message
+    at_once = ev(dev(**CAM), captures=[Capture("c1", T, T + 50)], indicators=tamper)
+    assert run("indicator_tampered_during_capture", at_once).status is Status.PASSED

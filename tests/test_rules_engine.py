@@ -222,7 +222,7 @@ MIIT = [
     (
         "biometrics without notice",
         _no_notice,
-        {"CN-FRM-05-NOTICE": V, "CN-PIPL-30-EXTRA-NOTICE": V},
+        {"CN-FRM-05-NOTICE": V, "CN-PIPL-30-EXTRA-NOTICE": V, "CN-GBT35273-5.4-BIO": A},
     ),
     (
         "cloud without consent",
@@ -349,13 +349,22 @@ def test_smart_glasses_bundle() -> None:
     assert [e.ref for e in got["CN-FRM-13B-PRIVATE-SPACE"].evidence] == ["audit:8"]
     assert got["CN-CIVIL-1033"].verdict is V
     assert [e.ref for e in got["CN-CIVIL-1033"].evidence] == ["audit:6"]
-    # Everything else in the bundle is in order (or lacks evidence), so nothing else fires.
+    # Filming a hotel room with the indicator off is covert filming (PSAPL).
+    assert [e.ref for e in got["CN-PSAPL-PEEP"].evidence] == ["audit:6"]
+    # Recording before any consent has no legal basis (PIPL Art 13).
+    assert [e.ref for e in got["CN-PIPL-13-BASIS"].evidence] == ["audit:5"]
+    # Everything else in the bundle is in order (or lacks evidence), so nothing else fires
+    # but the covenant's algorithm-transparency advisory (no notice says what the model does).
     assert set(got) == {
         "CN-CAICT-GLASSES-INDICATOR",
         "CN-CAICT-GLASSES-CONSENT",
+        "CN-CAICT-GLASSES-ALGORITHM",
         "CN-FRM-13B-PRIVATE-SPACE",
         "CN-CIVIL-1033",
+        "CN-PSAPL-PEEP",
+        "CN-PIPL-13-BASIS",
     }
+    assert got["CN-CAICT-GLASSES-ALGORITHM"].verdict is A
     # The voluntary covenant never makes the device "illegal"; the measures do.
     assert ins.exit_code == 1
 
@@ -385,6 +394,7 @@ def test_door_lock_bundle() -> None:
         "CN-FRM-08-LOCAL-STORE": V,
         "CN-PIPL-38-XBORDER": V,
         "CN-PIPL-39-XBORDER-CONSENT": V,
+        "CN-XB-CONTRACT": V,  # sensitive data exported with no CAC standard contract
     }
 
 
@@ -405,7 +415,7 @@ def test_advisory_for_draft_and_violation_for_in_force() -> None:
 
 
 def test_in_force_rule_before_its_effective_date_is_advisory() -> None:
-    ev = compliant_lock(markets=["EU"])
+    ev = compliant_lock(markets=["EU"], roles=["deployer"])  # Art 50(3) binds deployers
     ev.notices.clear()  # nobody was told about emotion recognition
     ev.biometric_ops.append(BiometricOp("audit:51", T + 500, BiometricOpKind.EMOTION, "u1"))
     ev.finish()
@@ -493,6 +503,7 @@ def test_inspection_metadata() -> None:
     assert {f.instrument for f in ins.findings} == {
         load_catalog().instruments["cn-frm-2025"],
         load_catalog().instruments["cn-pipl"],
+        load_catalog().instruments["cn-xborder-2024"],  # the Art 38 volume thresholds
     }
 
 

@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.table import Table
 
-from bystander.cli.common import err_console, out_console, user_errors
+from bystander.cli.common import err_console, user_errors
 from bystander.errors import InputError
 from bystander.fsutil import write_text_atomic
 
@@ -129,56 +128,10 @@ def pia_command(
         write_output(render_pia(build_pia(inspection), fmt.value), output)
 
 
-rules_app = typer.Typer(help="Browse the rule catalog.", no_args_is_help=True)
-
-
-@rules_app.command("list")
-def rules_list(framework: list[str] = FRAMEWORK_OPTION) -> None:
-    """The rules (id, status, article, title) a framework selects."""
-    from bystander.rules import load_catalog
-
-    with user_errors():
-        catalog = load_catalog()
-        table = Table(show_edge=False, header_style="bold")
-        for column in ("rule", "status", "article", "title"):
-            table.add_column(column, overflow="fold")
-        for rule in catalog.rules_for(tuple(framework or [ALL])):
-            table.add_row(rule.id, rule.status, rule.article, rule.title)
-        out_console.print(table)
-
-
-@rules_app.command("frameworks")
-def rules_frameworks() -> None:
-    """The frameworks ``--framework`` accepts."""
-    from bystander.rules import load_catalog
-
-    with user_errors():
-        catalog = load_catalog()
-        for framework_id in catalog.framework_ids:
-            framework = catalog.framework(framework_id)
-            out_console.print(f"{framework.id}: {framework.title}", highlight=False)
-
-
-@rules_app.command("show")
-def rules_show(
-    rule_id: str = typer.Argument(..., help="Rule id, e.g. CN-FRM-08-LOCAL-STORE"),
-) -> None:
-    """One rule in full: article, status, checks, remediation, sources."""
-    from bystander.rules import load_catalog
-
-    with user_errors():
-        catalog = load_catalog()
-        try:
-            rule = catalog.rule(rule_id)
-        except KeyError:
-            raise InputError(
-                f"no rule {rule_id!r} in the catalog (see `bystander rules list`)"
-            ) from None
-        sys.stdout.write(rule.model_dump_json(indent=2) + "\n")
-
-
 def register(app: typer.Typer) -> None:
     """Add ``inspect``, ``pia`` and ``rules`` to ``app``."""
+    from bystander.cli.rules_cmd import rules_app
+
     app.command("inspect")(inspect_command)
     app.command("pia")(pia_command)
     app.add_typer(rules_app, name="rules")

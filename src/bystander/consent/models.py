@@ -429,12 +429,15 @@ class ConsentRecord(_Frozen):
         )
 
     def public_summary(self) -> dict[str, object]:
-        """Ids, scopes, kind and state only: what audit events may carry."""
+        """Ids, scopes, kind, state, the subject's role and under-14 flag: what audit events
+        may carry (the inspector needs the last two to judge consents)."""
         return {
             "record_id": self.id,
             "scopes": [str(s) for s in self.scopes],
             "kind": str(self.kind),
             "state": str(self.state),
+            "role": str(self.subject.role),
+            "under_14": self.subject.under_14,
         }
 
 

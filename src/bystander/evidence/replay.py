@@ -191,6 +191,10 @@ class _Facts:
         return None
 
 
+#: What one session's events say, read once (filled by ``judge_session``, or by the inspector).
+SessionFacts = _Facts
+
+
 def judge_session(session_id: str, events: list[AuditEvent]) -> SessionVerdict:
     """The verdict on one session from its ``capture.*`` events in log order."""
     facts = _read_facts(events)
@@ -198,15 +202,23 @@ def judge_session(session_id: str, events: list[AuditEvent]) -> SessionVerdict:
     if len(devices) > 1:
         facts.reasons.append(f"events from several devices: {', '.join(devices)}")
     device = devices[0] if devices else None
+    return judge_facts(session_id, facts, device, len(events))
+
+
+def judge_facts(
+    session_id: str, facts: SessionFacts, device: str | None = None, events: int = 0
+) -> SessionVerdict:
+    """The verdict on one session from what its events say (``judge_session`` reads them);
+    the inspector fills ``SessionFacts`` from device logs of devices that do not run Bystander."""
     frames = facts.released if facts.stopped else None
     if facts.refused is not None and not facts.released_any:
-        return _refused(session_id, device, facts, len(events))
+        return _refused(session_id, device, facts, events)
     _check_complete(facts)
     r1, r4, r8 = _check_r1(facts), _check_r4(facts), _check_r8(facts)
     reasons = facts.reasons + [r for r in map(_reason, (r1, r4, r8)) if r]
     return SessionVerdict(
         session_id, device, _verdict(facts, (r1, r4, r8)), frames, r1, r4, r8,
-        tuple(dict.fromkeys(reasons)), len(events),
+        tuple(dict.fromkeys(reasons)), events,
     )  # fmt: skip
 
 

@@ -156,6 +156,8 @@ def load_bundle(path: Path) -> Evidence:
     profile_path, profile_name = files.get(manifest.profile, "profile")
     evidence = Evidence(device=load_profile(profile_path, profile_name))
     evidence.sources.extend([manifest_path.name, profile_name])
+    evidence.root = str(manifest_path.parent if path.is_file() else path)
+    evidence.artifacts.update(manifest=manifest_path.name, profile=profile_name)
     countries = CountryResolver(manifest.hosts, evidence.device.data_flows)
 
     verifiers = _verifiers(manifest, manifest_path.name)
@@ -163,6 +165,7 @@ def load_bundle(path: Path) -> Evidence:
         file, name = files.get(rel, "audit")
         load_audit(file, name, evidence, verifiers)
         evidence.sources.append(name)
+        evidence.artifacts.setdefault("audit", name)
         evidence.has_audit_log = True
     for rel in manifest.records:
         file, name = files.get(rel, "records")

@@ -58,7 +58,7 @@ class Finding:
     jurisdiction: str
     instrument: str
     article: str
-    rule_status: str  # in-force | voluntary | draft | guidance | recommended-standard
+    rule_status: str  # in-force | voluntary | draft | guidance | recommended-standard | superseded
     family: str  # consent, indicator, biometrics, notice, cross-border, security, ...
     severity: Severity
     verdict: Verdict
@@ -68,6 +68,10 @@ class Finding:
     check_ids: tuple[str, ...] = ()
     rectify_within_days: int | None = None
     reason: str = ""  # why not applicable / which evidence is missing
+    addressee: tuple[str, ...] = ()  # whom the article binds: manufacturer, deployer...
+    scope: str = ""  # the rule's scope condition in plain words
+    text: str = ""  # what the article requires
+    verify: bool = False  # article number or text seen only in secondary sources
 
     @property
     def failed(self) -> bool:
@@ -93,6 +97,8 @@ class Inspection:
     sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     catalog_version: str = ""
+    root: str | None = None  # the bundle folder as given (for report locations)
+    artifacts: dict[str, str] = field(default_factory=dict)  # manifest, profile, audit -> file
 
     @property
     def violations(self) -> list[Finding]:

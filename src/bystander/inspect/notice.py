@@ -19,7 +19,9 @@ returns a ``DocumentField`` (name, ``path:line``, excerpt) for each element it f
 - ``biometric``: a heading (or a whole ``biometric_notice``) about face or biometric data
   (人脸, 生物识别, face, biometric), or a stated separate notice;
 - ``children``: rules for children under 14 (儿童, 不满十四周岁; children under 13/14, parents);
-- ``cross_border``: a statement on transfer abroad (outside China/the EEA, overseas; 出境, 境外).
+- ``cross_border``: a statement on transfer abroad (outside China/the EEA, overseas; 出境, 境外);
+- ``algorithm``: how an AI model or algorithm treats people's data: an algorithm, model or
+  feature word with what it does (``the model detects faces``; 提取人脸特征并进行比对, 算法识别).
 
 ``analyse_pia`` finds the sections of an impact assessment: ``purposes`` (legality, necessity),
 ``impact`` (on rights), ``risks`` (leak, tampering, loss) and ``measures`` (protection).
@@ -45,6 +47,7 @@ NOTICE_FIELDS = (
     "biometric",
     "children",
     "cross_border",
+    "algorithm",
 )
 PIA_FIELDS = ("purposes", "impact", "risks", "measures")
 # Fields a heading alone may show (a section on it); the others need a sentence that states it.
@@ -152,6 +155,14 @@ _CROSS_BORDER = _re(
     r"\babroad\b|\boverseas\b|\bcross-border\b|\binternational\s+transfers?\b|"
     r"\btransfer\w*\s+to\s+(other|third)\s+countr|出境|境外|跨境"
 )
+_ALGORITHM_WORD = _re(
+    r"\b(algorithms?|AI|artificial intelligence|machine learning|neural networks?|models?|"
+    r"features?|templates?|embeddings?)\b|算法|模型|人工智能|特征|神经网络|机器学习"
+)
+_ALGORITHM_ACTION = _re(
+    r"\b(recogni[sz]\w*|identif\w*|detect\w*|analy[sz]\w*|compar\w*|match\w*|extract\w*|"
+    r"infer\w*|estimat\w*|classif\w*)\b|识别|比对|分析|检测|提取|推断|判断|估计"
+)
 _PIA = {
     "purposes": _re(
         r"\b(purpose|necessity|necessary|legitima\w*|lawful\w*|legal basis)\b|目的|合法|正当|必要"
@@ -230,6 +241,7 @@ def analyse_notice(
         "biometric": _biometric(doc_type),
         "children": lambda line: _CHILDREN(line.text),
         "cross_border": lambda line: _CROSS_BORDER(line.text),
+        "algorithm": _both(_ALGORITHM_WORD, _ALGORITHM_ACTION),
     }
     body = [line for line in lines if not line.heading]
     found: list[DocumentField] = []

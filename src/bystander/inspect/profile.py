@@ -63,6 +63,7 @@ class IndicatorDeclaration(_Strict):
     visible_to_bystanders: bool | None = None
     tamper_detection: bool | None = None
     visibility: str | None = None  # tested visibility, e.g. "3 m indoors"
+    t_lead_ms: float | None = Field(default=None, ge=0)  # lit this long before the first frame
 
 
 class DataFlow(_Strict):
@@ -120,6 +121,7 @@ class InspectedDevice(_Strict):
     vendor: str | None = None
     model: str | None = None
     markets: list[str] = Field(default_factory=list)  # CN, EU, US-IL ...
+    # whose conduct the evidence documents: manufacturer, deployer, platform, user
     roles: list[str] = Field(default_factory=lambda: ["manufacturer"])
     processor: Processor = Field(default_factory=Processor)
     sensors: list[str] = Field(default_factory=list)
@@ -137,3 +139,6 @@ class InspectedDevice(_Strict):
     security: Security = Field(default_factory=Security)
     declared_data_categories: list[str] = Field(default_factory=list)  # what it says it collects
     purposes: list[str] = Field(default_factory=list)
+    # legal bases other than consent the processing relies on (PIPL Art 13(2)-(7)):
+    # contract, statutory_duty, emergency, news_reporting, disclosed_data, other_law
+    legal_bases: list[str] = Field(default_factory=list)

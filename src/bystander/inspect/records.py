@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
+from bystander.evidence.events import AuditEvent
 from bystander.inspect.profile import InspectedDevice
 
 
@@ -88,6 +90,8 @@ class Capture:
     session_id: str | None = None
     zone: ZoneType | None = None
     consent_ids: tuple[str, ...] = ()
+    t_lead_ms: float | None = None  # the indicator lead the device must keep (guard rule R1)
+    bystanders: int | None = None  # people other than the user in view (0: nobody else)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +131,31 @@ class Consent:
     record_id: str | None = None
     granted_by: str | None = None  # subject | guardian
     bundled: bool = False  # accepted as part of a wider terms-of-service acceptance
+    subject_role: str | None = None  # wearer | user | owner | enrolled | bystander
+    age: float | None = None  # the subject's age in years, when known
+    under_14: bool | None = None  # the subject is under 14 (the consent store's flag)
+
+
+#: Subject roles of the device's own user: their consent never stands in for anyone else's.
+USER_ROLES = frozenset({"wearer", "user", "owner"})
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What the bundle says about one person: their age and their role to the device."""
+
+    ref: str
+    subject_id: str
+    age: float | None = None
+    under_14: bool | None = None
+    role: str | None = None  # wearer | user | owner | enrolled | resident | bystander ...
+
+    @property
+    def child(self) -> bool | None:
+        """Under 14 (PIPL Art 28/31), from the flag or the age; None when unknown."""
+        if self.under_14 is not None:
+            return self.under_14
+        return None if self.age is None else self.age < 14
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +276,7 @@ class Moderation:
     ref: str
     t: float | None
     content_id: str
-    action: str  # uploaded, complaint, accepted, held, rejected, anonymized, taken_down
+    action: str  # uploaded, complaint, accepted, featured, held, rejected, anonymized, taken_down
     has_faces: bool | None = None
     bystander_count: int | None = None
     consent_refs: tuple[str, ...] = ()
@@ -302,10 +331,16 @@ class Evidence:
     moderation: list[Moderation] = field(default_factory=list)
     billing: list[Billing] = field(default_factory=list)
     counts: list[Count] = field(default_factory=list)
+    subjects: list[Subject] = field(default_factory=list)
+    # ``capture.*`` events of imported audit logs, with their refs (replayed by the checks)
+    guard_events: list[tuple[str, AuditEvent]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     has_traffic: bool = False  # a traffic capture was supplied (absence of egress means something)
     has_audit_log: bool = False
+    root: str | None = None  # the bundle folder as given
+    artifacts: dict[str, str] = field(default_factory=dict)  # manifest, profile, audit -> file
+    derived: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def finish(self) -> Evidence:
         """Sort every record list by time (stable; unknown times last) and return self."""
@@ -319,11 +354,20 @@ class Evidence:
 
     def record_count(self) -> int:
         """How many records were imported (documents and the profile not counted)."""
-        return sum(len(getattr(self, name)) for name in _TIMED if name != "documents")
+        timed = sum(len(getattr(self, name)) for name in _TIMED if name != "documents")
+        return timed + len(self.subjects)
 
     def documents_of(self, *doc_types: str) -> list[Document]:
         """The documents of the given types."""
         return [d for d in self.documents if d.doc_type in doc_types]
+
+    def children(self) -> set[str]:
+        """Ids of subjects the records say are under 14 (subject records, consent ages)."""
+        kids = {s.subject_id for s in self.subjects if s.child}
+        for c in self.consents:
+            if c.subject_id and (c.under_14 or (c.age is not None and c.age < 14)):
+                kids.add(c.subject_id)
+        return kids
 
 
 _TIME_ATTR = {

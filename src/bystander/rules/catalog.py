@@ -1,7 +1,12 @@
 """The rule catalog: rules (one YAML file per instrument), frameworks, and the taxonomy.
 
-Rules are data: each names its instrument, article, status, applicability, data categories,
-the checks that evaluate it, severity, remediation and official sources. Frameworks map
+Rules are data: each names its instrument, article, what the article says (``text``), its
+scope condition in plain words (``scope``), whom it binds (``addressee``: manufacturer,
+deployer, platform, user), status, applicability, data categories, the checks that evaluate
+it, severity, remediation and official sources (``verify: true`` marks a rule whose article
+number or text was seen only in secondary sources such as news reports). Only ``in-force``
+rules give violations; ``voluntary``, ``draft``, ``guidance``, ``recommended-standard`` and
+``superseded`` (a draft provision the final text dropped) give advisories. Frameworks map
 requirements to checks, as in Prowler. :func:`load_catalog` validates everything and fails with
 one line naming the file and field.
 """
@@ -30,7 +35,9 @@ from bystander.rules.taxonomy import (
     validation_message,
 )
 
-Status = Literal["in-force", "voluntary", "draft", "guidance", "recommended-standard"]
+Status = Literal[
+    "in-force", "voluntary", "draft", "guidance", "recommended-standard", "superseded"
+]
 Family = Literal[
     "consent",
     "indicator",
@@ -64,10 +71,6 @@ Capability = Literal[
 CAPABILITIES: tuple[str, ...] = get_args(Capability)
 
 
-def _all_roles() -> list[Role]:
-    return ["manufacturer", "platform", "deployer", "user"]
-
-
 class UnknownFrameworkError(CatalogError):
     """A framework id that the catalog does not define."""
 
@@ -77,10 +80,9 @@ class _Strict(BaseModel):
 
 
 class AppliesTo(_Strict):
-    """Which devices and roles a rule concerns; ``capabilities`` must all be present."""
+    """Which devices a rule concerns; ``capabilities`` must all be present."""
 
     device_types: list[str] = Field(default_factory=lambda: ["any"], min_length=1)
-    roles: list[Role] = Field(default_factory=lambda: _all_roles(), min_length=1)
     capabilities: list[Capability] = Field(default_factory=list)
 
 
@@ -93,6 +95,9 @@ class Rule(_Strict):
     instrument: str = Field(min_length=1)
     instrument_key: str = Field(min_length=1)  # the catalog file (stem) the rule comes from
     article: str = Field(min_length=1)
+    text: str = Field(min_length=1)  # what the article requires (short quotation or summary)
+    scope: str = Field(min_length=1)  # the scope condition, in plain words
+    addressee: list[Role] = Field(min_length=1)  # whom the article binds
     status: Status
     effective_date: date | None = None
     applies_to: AppliesTo = Field(default_factory=AppliesTo)
@@ -108,6 +113,10 @@ class Rule(_Strict):
     @property
     def in_force(self) -> bool:
         return self.status == "in-force"
+
+    def enforceable(self, today: date) -> bool:
+        """In force and effective on ``today``: only then does a failed check make a violation."""
+        return self.in_force and (self.effective_date is None or self.effective_date <= today)
 
 
 class Requirement(_Strict):
@@ -160,6 +169,9 @@ class _InstrumentFile(_Strict):
     status: Status
     effective_date: date | None = None
     sources: list[str] = Field(default_factory=list)
+    verify: bool = False
+    scope: str | None = None  # the instrument's scope, the default for its rules
+    addressee: list[Role] | None = None  # default addressee of its rules
     notes: str = ""
     rules: list[dict[str, Any]] = Field(min_length=1)
 
@@ -230,15 +242,19 @@ def _parse_rules(text: str, where: str, stem: str) -> tuple[str, list[Rule]]:
         raise CatalogError(f"{where}: field instrument: {head.instrument!r} must match file name")
     rules = []
     for i, raw in enumerate(head.rules):
-        merged = {
+        defaults: dict[str, Any] = {
             "jurisdiction": head.jurisdiction,
             "instrument": head.title,
             "status": head.status,
             "effective_date": head.effective_date,
             "sources": head.sources,
-            **raw,
-            "instrument_key": stem,
+            "verify": head.verify,
         }
+        if head.scope is not None:
+            defaults["scope"] = head.scope
+        if head.addressee is not None:
+            defaults["addressee"] = head.addressee
+        merged = {**defaults, **raw, "instrument_key": stem}
         try:
             rules.append(Rule.model_validate(merged))
         except ValidationError as exc:

@@ -1,10 +1,13 @@
 """The inspection engine: run the selected rules' checks once each and decide verdicts.
 
-A rule applies when the device's type, market and role match its ``applies_to`` and
-jurisdiction, and the device has the capabilities the rule needs. A rule then fails when any
-of its checks fails: a ``violation`` if the rule is in force (and effective on the inspection
-date), else an ``advisory``. It passes when all its checks pass; it lacks evidence when none
-failed and any lacked evidence; otherwise it is not applicable.
+A rule applies when the device's type and market match its ``applies_to`` and jurisdiction,
+its addressee is among the roles whose conduct the evidence documents (the profile's
+``roles``: an AI Act Art 50(3) duty binds deployers, not a manufacturer), and the device has
+the capabilities the rule needs. A rule then fails when any of its checks fails: a
+``violation`` only if the rule is in force and effective on the inspection date, else an
+``advisory`` (voluntary codes, drafts, guidance, recommended standards, superseded drafts).
+It passes when all its checks pass; it lacks evidence when none failed and any lacked
+evidence; otherwise it is not applicable.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def capabilities(ev: Evidence) -> set[str]:
         caps.add("camera")
     if Sensor.MICROPHONE in sensors:
         caps.add("microphone")
-    if d.targets_children:
+    if d.targets_children or ev.children():
         caps.add("children")
     if d.subscription.offered or ev.billing:
         caps.add("subscription")
@@ -59,8 +62,9 @@ def not_applicable_reason(rule: Rule, ev: Evidence, caps: set[str]) -> str | Non
     market = JURISDICTION_MARKET[rule.jurisdiction]
     if d.markets and market not in d.markets:
         return f"{rule.jurisdiction} rule; device markets: {', '.join(d.markets)}"
-    if not set(rule.applies_to.roles) & set(d.roles):
-        return f"applies to {', '.join(rule.applies_to.roles)}, device roles: {', '.join(d.roles)}"
+    roles = set(d.roles) | ({"platform"} if "platform" in caps else set())
+    if not set(rule.addressee) & roles:
+        return f"binds {', '.join(rule.addressee)}; the evidence is of: {', '.join(sorted(roles))}"
     missing = [c for c in rule.applies_to.capabilities if c not in caps]
     if missing:
         return f"the device does not do {', '.join(missing)}"
@@ -101,6 +105,10 @@ def _finding(
         check_ids=tuple(rule.checks),
         rectify_within_days=rule.rectify_within_days,
         reason=reason,
+        addressee=tuple(rule.addressee),
+        scope=rule.scope.strip(),
+        text=rule.text.strip(),
+        verify=rule.verify,
     )
 
 
@@ -114,9 +122,7 @@ def evaluate_rule(rule: Rule, runner: _Runner, caps: set[str], today: date) -> F
     if failed:
         items = [EvidenceItem(h.ref, h.message, c) for c, o in failed for h in o.hits]
         reasons = [f"{c}: {o.reason}" for c, o in failed]
-        enforceable = rule.in_force and (
-            rule.effective_date is None or rule.effective_date <= today
-        )
+        enforceable = rule.enforceable(today)
         if rule.in_force and not enforceable:
             reasons.append(f"in force from {rule.effective_date}")
         verdict = Verdict.VIOLATION if enforceable else Verdict.ADVISORY
@@ -145,6 +151,7 @@ def inspect_evidence(
     """
     cat = catalog if catalog is not None else load_catalog()
     evidence.finish()  # checks bisect on times: make sure every list is sorted
+    evidence.derived.clear()  # indexes checks share are built afresh for this inspection
     names = tuple(frameworks) or ("all",)
     rules = cat.rules_for(names)
     day = today if today is not None else datetime.now(UTC).date()
@@ -161,4 +168,6 @@ def inspect_evidence(
         sources=list(evidence.sources),
         notes=list(evidence.notes),
         catalog_version=cat.version,
+        root=evidence.root,
+        artifacts=dict(evidence.artifacts),
     )

@@ -21,13 +21,17 @@ event                                   records
 ``capture.fault`` (R2-R5: indicator)    ``Indicator`` tampered at ``fault_ns``
 ``capture.refused`` rule R3 / ``zone``  ``Indicator`` tampered / ``Zone`` of the refused location
 ``capture.fault`` rule ``zone``         ``Zone`` of the location entered
-``consent.*``                           ``Consent`` (scopes mapped, kind, bundled, record id)
+``consent.*``                           ``Consent`` (scopes mapped, kind, bundled, record id,
+                                        the subject's role and under-14 flag)
 ``template.created`` / ``deleted``      ``BiometricOp`` template_create / template_delete, and a
                                         ``Store`` of the face template (on device, encrypted)
                                         whose ``t_deleted`` the deletion sets
 ``egress.allowed`` / ``denied``         ``Egress`` with ``allowed`` true / false
 ``retention.deleted``                   ``Store`` with ``t_deleted`` (creation time unknown)
 ======================================  ==========================================================
+
+Every ``capture.*`` event is also kept as it is (``Evidence.guard_events``): the capture
+checks replay them with ``bystander.evidence.replay``, exactly as ``bystander audit replay``.
 
 Session times: capture events carry monotonic nanoseconds on the session's clock
 (``*_ns`` fields), and the event itself a ``mono_ns`` reading on that same clock and its
@@ -57,6 +61,7 @@ from typing import Any
 from bystander.errors import BystanderError
 from bystander.evidence.audit import VerifyPolicy, verify_bundle
 from bystander.evidence.checkpoint import NoteVerifier
+from bystander.evidence.events import AuditEvent
 from bystander.inspect import records as R
 from bystander.inspect import traffic as T
 from bystander.inspect.importers.common import (
@@ -156,6 +161,7 @@ def load_audit(
 @dataclass
 class _Session:
     consents: tuple[str, ...] = ()
+    t_lead_ms: float | None = None
     mode: str = "video"
     audio: bool = False
     zone: R.ZoneType | None = None
@@ -207,9 +213,13 @@ class _Mapper:
                 return None
             return wall + (ns - mono) / 1e9 if isinstance(mono, int) else wall
 
+        self.ev.guard_events.append((ref, AuditEvent.model_validate(event)))
         sensors = [R.Sensor.CAMERA] + ([R.Sensor.MICROPHONE] if session.audio else [])
         if kind == "capture.armed":
             session.consents = tuple(str(c) for c in data.get("consents") or ())
+            lead = data.get("t_lead_ms")
+            ok = isinstance(lead, int | float) and not isinstance(lead, bool)
+            session.t_lead_ms = float(lead) if ok and lead is not None else None
             session.mode = "photo" if data.get("mode") == "still" else "video"
             session.audio = bool(data.get("audio"))
             session.zone = ZONES.get(str(data.get("location")))
@@ -251,8 +261,9 @@ class _Mapper:
         sensors = [R.Sensor.CAMERA] + ([R.Sensor.MICROPHONE] if session.audio else [])
         for sensor in sensors:
             capture = R.Capture(
-                ref, t_start, t_end, sensor, session.mode, sid, session.zone, session.consents
-            )
+                ref, t_start, t_end, sensor, session.mode, sid, session.zone, session.consents,
+                session.t_lead_ms,
+            )  # fmt: skip
             self._add(self.ev.captures, capture)
 
     def finish(self) -> None:
@@ -284,6 +295,8 @@ class _Mapper:
             record_id=data.get("record_id"),
             granted_by="guardian" if ckind is R.ConsentKindName.GUARDIAN else None,
             bundled=bundled,
+            subject_role=str(data["role"]) if data.get("role") else None,
+            under_14=data["under_14"] if isinstance(data.get("under_14"), bool) else None,
         )
         self._add(self.ev.consents, record)
 

@@ -2,10 +2,13 @@
 
 One JSON object per line; ``type`` names the record (``capture``, ``indicator``, ``notice``,
 ``consent``, ``biometric_op``, ``egress``, ``store``, ``zone``, ``permission``, ``request``,
-``moderation`` (alias ``upload``), ``billing``, ``count``) and the other keys are the fields of
-that record in ``bystander.inspect.records`` (``ref`` is set from the line, so a ``ref`` or
-``device_id`` key is ignored). Times (``t``, ``t_start``, ``deadline``...) are ISO 8601 or epoch
-seconds. Blank lines are skipped. Example::
+``moderation`` (alias ``upload``), ``billing``, ``count``, ``subject``) and the other keys are
+the fields of that record in ``bystander.inspect.records`` (``ref`` is set from the line, so a
+``ref`` or ``device_id`` key is ignored). A ``subject`` record states a person's ``age`` (or
+``under_14``) and ``role`` (``wearer``, ``owner``, ``bystander``...); a consent may state them
+too (``age``, ``under_14``, ``subject_role``); a capture its indicator lead ``t_lead_ms``.
+Times (``t``, ``t_start``, ``deadline``...) are ISO 8601 or epoch seconds. Blank lines are
+skipped. Example::
 
     {"type": "consent", "t": "2026-03-01T08:00:00Z", "action": "granted",
      "scopes": ["recording"], "kind": "separate", "subject_id": "wearer-1"}
@@ -52,6 +55,7 @@ RECORD_TYPES: dict[str, tuple[type[Any], str]] = {
     "upload": (R.Moderation, "moderation"),
     "billing": (R.Billing, "billing"),
     "count": (R.Count, "counts"),
+    "subject": (R.Subject, "subjects"),
 }
 _IGNORED = frozenset({"type", "ref", "device_id"})
 _TIME_FIELDS = frozenset(

@@ -1,7 +1,9 @@
 """Documents (privacy notice, processing rules, PIA, filing...) -> ``Document`` records.
 
 HTML (``.html``/``.htm``: tags stripped with the standard library's ``html.parser``; script
-and style dropped; h1-h6 are headings), Markdown (``.md``: ``#`` headings) or plain text
+and style dropped; h1-h6 are headings), Markdown (``.md``: ``#`` headings), JSON (``.json``:
+every string is a line of text, numbered by where it sits in the file; a key whose value is an
+object or list, and ``title``/``heading`` strings, are headings) or plain text
 (short unpunctuated lines and ``一、``/``第一条``/``1.`` lines are headings), UTF-8 or
 GB 18030. The language is guessed (zh when CJK characters are at least a tenth of the
 letters) unless the manifest gives it. Notice analysis (``bystander.inspect.notice``) fills
@@ -10,9 +12,12 @@ letters) unless the manifest gives it. Notice analysis (``bystander.inspect.noti
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 from bystander.inspect.importers.common import (
     MAX_DOCUMENT_BYTES,
@@ -49,7 +54,9 @@ DOC_TYPES = (
 PIA_TYPES = ("pia", "dpia")
 _HTML = (".html", ".htm", ".xhtml")
 _MARKDOWN = (".md", ".markdown")
+_JSON = (".json",)
 _TEXT = (".txt", ".text", "")
+_JSON_HEADING_KEYS = frozenset({"title", "heading", "header", "name", "标题"})
 _SENTENCE_END = ("\u3002", ".", "\uff1b", ";", "\uff0c", ",", ":", "\uff1a")
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 _LATIN = re.compile(r"[A-Za-z]")
@@ -130,6 +137,42 @@ def markdown_lines(text: str) -> list[TextLine]:
     return out
 
 
+def _json_strings(value: Any, key: str | None = None) -> Iterator[tuple[str, bool]]:
+    """(text, is heading) of every string in a JSON value, in document order."""
+    if isinstance(value, str):
+        yield value, key is not None and key.lower() in _JSON_HEADING_KEYS
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, dict | list) and not k.isdigit():
+                yield str(k), True
+            yield from _json_strings(v, str(k))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _json_strings(item, key)
+
+
+def json_lines(text: str, name: str) -> list[TextLine]:
+    """The strings of a JSON document as lines; each numbered by its line in the file."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise BundleError(f"{name}: not valid JSON ({why})") from None
+    out: list[TextLine] = []
+    pos = counted = 0
+    line = 1
+    for value, heading in _json_strings(data):
+        encoded = json.dumps(value, ensure_ascii=False)
+        found = text.find(encoded, pos)
+        if found >= 0:  # (a string escaped differently in the file keeps the last line)
+            line += text.count("\n", counted, found)
+            counted, pos = found, found + len(encoded)
+        for part in value.splitlines() or [value]:
+            if part.strip():
+                out.append(TextLine(line, part.strip(), heading))
+    return out
+
+
 def text_lines(text: str) -> list[TextLine]:
     out: list[TextLine] = []
     for i, line in enumerate(text.splitlines()):
@@ -155,9 +198,9 @@ def load_document(
 ) -> Document:
     """Read one document and analyse it."""
     suffix = path.suffix.lower()
-    if suffix not in _HTML + _MARKDOWN + _TEXT:
+    if suffix not in _HTML + _MARKDOWN + _JSON + _TEXT:
         raise BundleError(
-            f"{name}: unsupported document format {suffix!r} (give HTML, Markdown or text)"
+            f"{name}: unsupported document format {suffix!r} (give HTML, Markdown, JSON or text)"
         )
     text = decode_text(read_bytes(path, name, MAX_DOCUMENT_BYTES), name)
     if "\x00" in text:
@@ -166,6 +209,8 @@ def load_document(
         lines = html_lines(text)
     elif suffix in _MARKDOWN:
         lines = markdown_lines(text)
+    elif suffix in _JSON:
+        lines = json_lines(text, name)
     else:
         lines = text_lines(text)
     fields = analyse_notice(lines, name, doc_type)

@@ -33,6 +33,7 @@ STATUS_LABELS: Final = {
     "draft": "draft (not yet in force; recommended)",
     "guidance": "guidance (recommended)",
     "recommended-standard": "recommended standard",
+    "superseded": "superseded draft (dropped from the final text; for information)",
 }
 
 # Plain-language descriptions of the rule families a non-engineer reads in the HTML report.

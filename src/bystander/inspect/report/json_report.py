@@ -34,6 +34,10 @@ def _finding(finding: Finding, inspection: Inspection) -> dict[str, Any]:
         "reason": finding.reason,
         "sources": list(finding.sources),
         "check_ids": list(finding.check_ids),
+        "addressee": list(finding.addressee),
+        "scope": finding.scope,
+        "text": finding.text,
+        "verify": finding.verify,
         "rectify_within_days": finding.deadline_days() if failed else None,
         "deadline": deadline_of(finding, inspection.inspected_on).isoformat() if failed else None,
     }

@@ -47,6 +47,10 @@ def _finding(n: int, finding: Finding, inspection: Inspection) -> list[str]:
             f" | severity {finding.severity.value} | family {clean(finding.family)}"
         )
     )
+    if finding.failed and finding.text:
+        binds = f" Binds: {', '.join(finding.addressee)}." if finding.addressee else ""
+        verify = " (Article seen only in secondary sources: verify.)" if finding.verify else ""
+        lines.extend(_wrap(f"Says: {finding.text}{binds}{verify}"))
     if finding.evidence:
         lines.append(f"{_INDENT}Evidence ({len(finding.evidence)}):")
         for item in finding.evidence[:MAX_EVIDENCE]:

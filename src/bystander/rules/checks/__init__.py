@@ -7,14 +7,18 @@ failed (with hits naming record refs), passed, not applicable, or insufficient e
 from __future__ import annotations
 
 from bystander.rules.checks import (  # noqa: F401  (importing registers the checks)
+    basis,
     biometrics,
     capture,
     commerce,
     documents,
+    inference,
     lifecycle,
     permissions,
+    places,
     security,
     transfer,
+    xborder,
 )
 from bystander.rules.checks.base import (
     CHECKS,

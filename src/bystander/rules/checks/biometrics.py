@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass, field
 
 from bystander.inspect.records import (
     PRIVATE_SPACES,
     BiometricOp,
     BiometricOpKind,
+    Consent,
     ConsentAction,
     ConsentKindName,
     Evidence,
-    ZoneType,
 )
 from bystander.rules.checks.base import (
     DAY,
@@ -27,6 +28,7 @@ from bystander.rules.checks.base import (
 )
 from bystander.rules.checks.index import (
     EXPLICIT_KINDS,
+    IDENTIFYING_OPS,
     PROCESSING_OPS,
     RECOGNITION_OPS,
     SEPARATE_KINDS,
@@ -38,9 +40,6 @@ from bystander.rules.checks.index import (
     op_scope,
 )
 
-IDENTIFYING_OPS = frozenset(
-    {BiometricOpKind.TEMPLATE_CREATE, BiometricOpKind.VERIFY_1TO1, BiometricOpKind.IDENTIFY_1TON}
-)
 FILING_THRESHOLD = 100_000
 # 30 working days, approximated as 42 calendar days (six weeks; holidays not counted).
 FILING_DAYS = 42
@@ -57,38 +56,16 @@ GENERIC_PURPOSES = frozenset(
         "general",
     }
 )
-# Draft Art 11 (2023) of the CN measures: attributes face recognition must not analyse.
-CN_DRAFT_ATTRIBUTES = frozenset(
-    {"race", "ethnicity", "religion", "religious_belief", "health", "social_class"}
-)
-# AI Act Art 5(1)(g): categorisation inferring these is prohibited.
-EU_PROHIBITED_ATTRIBUTES = frozenset(
-    {
-        "race",
-        "ethnicity",
-        "political",
-        "political_opinion",
-        "union",
-        "trade_union",
-        "religion",
-        "religious_belief",
-        "philosophical_belief",
-        "sex_life",
-        "sexual_orientation",
-        "orientation",
-    }
-)
-SCRAPE_PURPOSES = frozenset(
-    {"scraping", "gallery_expansion", "face_database", "database_expansion", "untargeted"}
-)
-SCRAPE_SUBJECTS = 50  # templates of this many distinct never-consenting subjects = bulk
-
-
-def _ops_gate(ev: Evidence, ops: Collection[BiometricOpKind]) -> CheckOutcome | None:
+def _ops_gate(
+    ev: Evidence, ops: Collection[BiometricOpKind], *, face_only: bool = False
+) -> CheckOutcome | None:
     """The outcome when there is nothing to judge, else None."""
-    if not does_biometrics(ev):
+    if face_only:
+        if not does_face_recognition(ev):
+            return not_applicable("the device does no face recognition (identity recognition)")
+    elif not does_biometrics(ev):
         return not_applicable("the device does no biometric processing")
-    if any(op.op in ops for op in ev.biometric_ops):
+    if any(op.op in ops and (not face_only or op.modality == "face") for op in ev.biometric_ops):
         return None
     if ev.has_audit_log:
         return passed("the audit log records no biometric operation")
@@ -105,22 +82,54 @@ def _without_consent(
     ops: Collection[BiometricOpKind],
     kinds: Collection[ConsentKindName],
     label: str,
+    *,
+    face_only: bool = False,
 ) -> CheckOutcome:
-    early = _ops_gate(ev, ops)
+    """Operations with no consent *of their own subject* in effect; an operation on a person
+    the log cannot name (a stranger identified in the street) has none that can be shown."""
+    early = _ops_gate(ev, ops, face_only=face_only)
     if early is not None:
         return early
-    indexes: dict[str, ConsentIndex] = {}
     hits = Hits(f"biometric operations without {label} consent")
-    for op in ev.biometric_ops:
-        if op.op not in ops:
-            continue
+    for op, message in _unconsented(ev, kinds, label):
+        if op.op in ops and (not face_only or op.modality == "face"):
+            hits.hit(op.ref, message)
+    return hits.outcome(f"every biometric operation ran under its subject's {label} consent")
+
+
+def _unconsented(
+    ev: Evidence, kinds: Collection[ConsentKindName], label: str
+) -> list[tuple[BiometricOp, str]]:
+    """Every processing operation lacking its subject's ``label`` consent, with the message
+    (once per inspection: the FR measures' checks filter what PIPL's found)."""
+    key = f"unconsented:{label}"
+    found: list[tuple[BiometricOp, str]] | None = ev.derived.get(key)
+    if found is not None:
+        return found
+    indexes: dict[str, ConsentIndex] = {}
+    found = ev.derived[key] = []
+    for op in _ops(ev, PROCESSING_OPS, False):
         scope = op_scope(op)
         idx = indexes.get(scope)
         if idx is None:
             idx = indexes[scope] = ConsentIndex(ev.consents, scope, kinds, allow_bundled=False)
-        if not idx.active(op.subject_id, op.t) and hits.want():
-            hits.add(op.ref, f"{_op_text(op)} with no {label} {scope} consent in effect")
-    return hits.outcome(f"every biometric operation ran under {label} consent")
+        if op.subject_id is None:
+            found.append((
+                op,
+                f"{_op_text(op)} of an unidentified person: no {label} {scope} consent of "
+                "theirs can exist (the device user's own consent does not cover others)",
+            ))  # fmt: skip
+        elif not idx.own(op.subject_id, op.t):
+            found.append((op, f"{_op_text(op)} with no {label} {scope} consent in effect"))
+    return found
+
+
+def _ops(ev: Evidence, ops: Collection[BiometricOpKind], face_only: bool) -> list[BiometricOp]:
+    return [
+        op
+        for op in ev.biometric_ops
+        if op.op in ops and (not face_only or op.modality == "face")
+    ]
 
 
 @check(
@@ -129,8 +138,20 @@ def _without_consent(
     ("biometric_ops", "consents"),
 )
 def biometric_without_separate_consent(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """A biometric operation with no separate (unbundled) consent for its modality in effect."""
+    """A biometric operation (including emotion recognition and categorisation) with no
+    separate, unbundled consent of its subject for its modality in effect (PIPL Art 29)."""
     return _without_consent(ev, PROCESSING_OPS, SEPARATE_KINDS, "separate")
+
+
+@check(
+    "face_recognition_without_separate_consent",
+    "Face recognition without separate consent",
+    ("biometric_ops", "consents"),
+)
+def face_recognition_without_separate_consent(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
+    """Face enrolment, verification or identification with no separate consent of the person
+    recognised in effect (FR measures Art 6; Art 19: identity recognition only)."""
+    return _without_consent(ev, IDENTIFYING_OPS, SEPARATE_KINDS, "separate", face_only=True)
 
 
 @check(
@@ -153,17 +174,18 @@ def biometric_without_written_release(ev: Evidence, ctx: CheckContext) -> CheckO
     return _without_consent(ev, IDENTIFYING_OPS, WRITTEN_KINDS, "written")
 
 
-def _after_ending(ev: Evidence, actions: frozenset[ConsentAction], what: str) -> CheckOutcome:
-    early = _ops_gate(ev, PROCESSING_OPS)
+def _after_ending(
+    ev: Evidence, actions: frozenset[ConsentAction], what: str, *, face_only: bool = False
+) -> CheckOutcome:
+    ops = IDENTIFYING_OPS if face_only else PROCESSING_OPS
+    early = _ops_gate(ev, ops, face_only=face_only)
     if early is not None:
         return early
     if not any(c.action in actions for c in ev.consents):
         return passed(f"no consent was {what}")
     indexes: dict[str, ConsentIndex] = {}
     hits = Hits(f"biometric operations after consent was {what}")
-    for op in ev.biometric_ops:
-        if op.op not in PROCESSING_OPS:
-            continue
+    for op in _ops(ev, ops, face_only):
         scope = op_scope(op)
         idx = indexes.get(scope)
         if idx is None:
@@ -176,6 +198,10 @@ def _after_ending(ev: Evidence, actions: frozenset[ConsentAction], what: str) ->
     return hits.outcome(f"no biometric operation after consent was {what}")
 
 
+_WITHDRAWN = frozenset({ConsentAction.WITHDRAWN, ConsentAction.EXPIRED})
+_REFUSED = frozenset({ConsentAction.REFUSED})
+
+
 @check(
     "biometric_after_withdrawal",
     "Biometric processing after consent was withdrawn",
@@ -183,74 +209,143 @@ def _after_ending(ev: Evidence, actions: frozenset[ConsentAction], what: str) ->
 )
 def biometric_after_withdrawal(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
     """A biometric operation on a subject whose consent was withdrawn or expired."""
-    return _after_ending(
-        ev, frozenset({ConsentAction.WITHDRAWN, ConsentAction.EXPIRED}), "withdrawn"
-    )
+    return _after_ending(ev, _WITHDRAWN, "withdrawn")
 
 
 @check(
-    "biometric_after_refusal",
-    "Biometric processing after the person refused",
+    "face_recognition_after_withdrawal",
+    "Face recognition after consent was withdrawn",
     ("biometric_ops", "consents"),
 )
-def biometric_after_refusal(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """A biometric operation on a subject who refused face (or voice) processing."""
-    return _after_ending(ev, frozenset({ConsentAction.REFUSED}), "refused")
+def face_recognition_after_withdrawal(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
+    """Face enrolment, verification or identification after the person withdrew consent."""
+    return _after_ending(ev, _WITHDRAWN, "withdrawn", face_only=True)
+
+
+@check(
+    "face_recognition_after_refusal",
+    "Face recognition after the person refused",
+    ("biometric_ops", "consents"),
+)
+def face_recognition_after_refusal(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
+    """Face enrolment, verification or identification of a person who refused it (FRM 12)."""
+    return _after_ending(ev, _REFUSED, "refused", face_only=True)
+
+
+def _is_guardian(c: Consent) -> bool:
+    return c.kind is ConsentKindName.GUARDIAN or c.granted_by == "guardian"
 
 
 @check(
     "child_without_guardian_consent",
     "Child's data processed without guardian consent",
-    ("consents", "biometric_ops"),
+    ("consents", "biometric_ops", "subjects"),
 )
 def child_without_guardian_consent(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """On a device for under-14s: a consent not given by a guardian, or biometrics without one."""
-    if not ev.device.targets_children:
-        return not_applicable("the device does not target children under 14")
-    hits = Hits("consents or operations without guardian consent")
+    """A child's consent not given by a guardian, or biometrics on a child without one.
+
+    Children are every subject on a device for under-14s, and anyone the records say is
+    under 14 (a ``subject`` record's age, a consent's ``age`` or ``under_14``) on any device.
+    """
+    everyone = ev.device.targets_children
+    kids = ev.children()
+    if not everyone and not kids:
+        return not_applicable("no child under 14 is known to use the device")
+
+    def child(subject: str | None) -> bool:
+        return everyone or (subject is not None and subject in kids)
+
+    hits = Hits("consents or operations on children without guardian consent")
     for c in ev.consents:
-        if (
-            c.action is ConsentAction.GRANTED
-            and not (c.kind is ConsentKindName.GUARDIAN or c.granted_by == "guardian")
-            and hits.want()
-        ):
+        own = c.action is ConsentAction.GRANTED and child(c.subject_id) and not _is_guardian(c)
+        if own and hits.want():
             hits.add(
                 c.ref,
-                f"consent to {', '.join(sorted(c.scopes))} at {iso(c.t)} "
-                f"granted by {c.granted_by or 'the child'}, not a guardian",
+                f"consent to {', '.join(sorted(c.scopes))} at {iso(c.t)} for "
+                f"{c.subject_id or 'a child'} granted by {c.granted_by or 'the child'}, "
+                "not a guardian",
             )
     indexes: dict[str, ConsentIndex] = {}
     for op in ev.biometric_ops:
-        if op.op not in PROCESSING_OPS:
+        if op.op not in PROCESSING_OPS or not child(op.subject_id):
             continue
         scope = op_scope(op)
         idx = indexes.get(scope)
         if idx is None:
             idx = indexes[scope] = ConsentIndex(ev.consents, scope, guardian_only=True)
-        if not idx.active(op.subject_id, op.t) and hits.want():
+        ok = op.subject_id is not None and idx.own(op.subject_id, op.t)
+        if not ok and hits.want():
             hits.add(op.ref, f"{_op_text(op)} with no guardian consent to {scope}")
     if not ev.consents and not ev.biometric_ops:
         return insufficient("no consent or biometric records in the bundle")
-    return hits.outcome("every consent came from a guardian")
+    return hits.outcome("every child's consent came from a guardian")
 
 
-def _biometric_notice_times(ev: Evidence) -> tuple[float | None, dict[str, float]]:
-    """Earliest biometric notice to everyone, and per subject (documents count for everyone)."""
+@dataclass
+class _NoticeTimes:
+    """Earliest biometric notice: public (no subject: signs, announcements), published
+    documents (reach the device's users), and per subject."""
+
+    public: float | None = None
+    document: float | None = None
+    per: dict[str, float] = field(default_factory=dict)
+
+    def seen(self, subject: str | None, t: float) -> bool:
+        """Whether the op's subject had been told by ``t``; strangers only by public notices."""
+        if self.public is not None and self.public <= t:
+            return True
+        if subject is None:
+            return False
+        mine = self.per.get(subject)
+        return (self.document is not None and self.document <= t) or (
+            mine is not None and mine <= t
+        )
+
+    @property
+    def any(self) -> bool:
+        return self.public is not None or self.document is not None or bool(self.per)
+
+
+def _earliest(a: float | None, b: float) -> float:
+    return b if a is None else min(a, b)
+
+
+def _biometric_notices(ev: Evidence) -> _NoticeTimes:
     neg = float("-inf")
-    first_all: float | None = None
-    per: dict[str, float] = {}
+    times = _NoticeTimes()
     for n in ev.notices:
         if not (n.biometric or "biometric" in n.fields):
             continue
         t = neg if n.t is None else n.t
         if n.subject_id is None:
-            first_all = t if first_all is None else min(first_all, t)
-        elif n.subject_id not in per:
-            per[n.subject_id] = t
+            times.public = _earliest(times.public, t)
+        elif n.subject_id not in times.per:
+            times.per[n.subject_id] = t
     for d in ev.documents_of("biometric_notice"):
-        t = neg if d.t is None else d.t
-        first_all = t if first_all is None else min(first_all, t)
-    return first_all, per
+        times.document = _earliest(times.document, neg if d.t is None else d.t)
+    return times
+
+
+def _before_notice(ev: Evidence, face_only: bool) -> CheckOutcome:
+    ops = IDENTIFYING_OPS if face_only else PROCESSING_OPS
+    early = _ops_gate(ev, ops, face_only=face_only)
+    if early is not None:
+        return early
+    found: list[BiometricOp] | None = ev.derived.get("before_notice")
+    if found is None:
+        times = _biometric_notices(ev)
+        inf = float("inf")
+        found = ev.derived["before_notice"] = [
+            op
+            for op in _ops(ev, PROCESSING_OPS, False)
+            if not times.seen(op.subject_id, inf if op.t is None else op.t)
+        ]
+    hits = Hits("biometric operations before any biometric notice to their subject")
+    for op in found:
+        if op.op in ops and (not face_only or op.modality == "face") and hits.want():
+            who = "" if op.subject_id else " (a person no notice reached: no public notice)"
+            hits.add(op.ref, f"{_op_text(op)} with no biometric notice shown before it{who}")
+    return hits.outcome("a biometric notice reached every subject before processing")
 
 
 @check(
@@ -259,24 +354,19 @@ def _biometric_notice_times(ev: Evidence) -> tuple[float | None, dict[str, float
     ("biometric_ops", "notices", "documents"),
 )
 def biometric_before_notice(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """A biometric operation with no notice covering biometrics shown at or before it."""
-    early = _ops_gate(ev, PROCESSING_OPS)
-    if early is not None:
-        return early
-    first_all, per = _biometric_notice_times(ev)
-    inf = float("inf")
-    hits = Hits("biometric operations before any biometric notice")
-    for op in ev.biometric_ops:
-        if op.op not in PROCESSING_OPS:
-            continue
-        t = inf if op.t is None else op.t
-        seen = first_all is not None and first_all <= t
-        if not seen and op.subject_id is not None:
-            mine = per.get(op.subject_id)
-            seen = mine is not None and mine <= t
-        if not seen and hits.want():
-            hits.add(op.ref, f"{_op_text(op)} with no biometric notice shown before it")
-    return hits.outcome("a biometric notice preceded every biometric operation")
+    """A biometric operation whose subject had no biometric notice at or before it (a stranger
+    is reached only by a public notice: a sign, an announcement)."""
+    return _before_notice(ev, face_only=False)
+
+
+@check(
+    "face_recognition_before_notice",
+    "Face recognition before a notice to the person",
+    ("biometric_ops", "notices", "documents"),
+)
+def face_recognition_before_notice(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
+    """Face enrolment, verification or identification of a person not told first (FRM Art 5)."""
+    return _before_notice(ev, face_only=True)
 
 
 @check(
@@ -288,8 +378,7 @@ def biometric_notice_missing(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
     """The device processes biometrics but no separate biometric notice exists at all."""
     if not does_biometrics(ev):
         return not_applicable("the device does no biometric processing")
-    first_all, per = _biometric_notice_times(ev)
-    if first_all is not None or per:
+    if _biometric_notices(ev).any:
         return passed("a separate biometric notice exists")
     kinds = ", ".join(ev.device.biometrics) or "face"
     return fail(
@@ -306,8 +395,9 @@ def biometric_notice_missing(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
     ("biometric_ops", "zones"),
 )
 def face_recognition_in_private_space(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """Face operations in hotel rooms, baths, changing rooms or toilets, or deployed there."""
-    if not does_face_recognition(ev) and not ev.biometric_ops:
+    """Face recognition (enrolment, verification, identification) in hotel rooms, baths,
+    changing rooms or toilets, or a face-recognition device deployed there."""
+    if not does_face_recognition(ev):
         return not_applicable("the device does no face recognition")
     zones = ZoneTimeline(ev.zones)
     hits = Hits("face recognition uses in private spaces")
@@ -318,9 +408,7 @@ def face_recognition_in_private_space(ev: Evidence, ctx: CheckContext) -> CheckO
             "profile:zones",
             f"face recognition device deployed in {', '.join(private)} with no zone guard",
         )
-    for op in ev.biometric_ops:
-        if op.op is BiometricOpKind.TEMPLATE_DELETE or op.modality != "face":
-            continue
+    for op in _ops(ev, IDENTIFYING_OPS, True):
         zone, zref = zones.zone_of(op.zone, op.t)
         if zone in PRIVATE_SPACES and hits.want():
             where = f" ({zref})" if zref else ""
@@ -392,131 +480,6 @@ def fr_research_purpose_drift(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
                 f"{_op_text(op)} uses a template enrolled for research ({research[op.subject_id]})",
             )
     return hits.outcome("research face data stayed in research")
-
-
-def _inference(ev: Evidence, banned: frozenset[str], what: str) -> CheckOutcome:
-    if not ev.biometric_ops:
-        if does_biometrics(ev) and not ev.has_audit_log:
-            return insufficient("no biometric operation records (no audit log in the bundle)")
-        return not_applicable("no biometric operations")
-    hits = Hits(what)
-    for op in ev.biometric_ops:
-        found = op.inferred_attributes & banned
-        if found and hits.want():
-            hits.add(op.ref, f"{_op_text(op)} inferred {', '.join(sorted(found))}")
-    return hits.outcome("no sensitive attribute was inferred")
-
-
-@check(
-    "sensitive_inference_cn", "Face analysis of ethnicity, religion or health", ("biometric_ops",)
-)
-def sensitive_inference_cn(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """Operations inferring race, ethnicity, religion, health or social class (CN 2023 draft)."""
-    return _inference(ev, CN_DRAFT_ATTRIBUTES, "operations inferring sensitive attributes")
-
-
-@check(
-    "prohibited_biometric_categorisation",
-    "Biometric categorisation by prohibited traits",
-    ("biometric_ops",),
-)
-def prohibited_biometric_categorisation(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """Operations inferring race, politics, union, religion or sex life (AI Act 5(1)(g))."""
-    return _inference(ev, EU_PROHIBITED_ATTRIBUTES, "operations inferring prohibited traits")
-
-
-@check(
-    "emotion_recognition_work_school",
-    "Emotion recognition at work or school",
-    ("biometric_ops", "zones"),
-)
-def emotion_recognition_work_school(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """Emotion recognition in a workplace or school (AI Act 5(1)(f))."""
-    emotions = [op for op in ev.biometric_ops if op.op is BiometricOpKind.EMOTION]
-    if not emotions:
-        return not_applicable("no emotion recognition observed")
-    zones = ZoneTimeline(ev.zones)
-    banned = (ZoneType.WORKPLACE, ZoneType.SCHOOL)
-    hits = Hits("emotion recognitions at work or school")
-    for op in emotions:
-        zone, zref = zones.zone_of(op.zone, op.t)
-        if zone in banned and hits.want():
-            where = f" ({zref})" if zref else ""
-            hits.add(op.ref, f"emotion recognition at {iso(op.t)} in a {zone}{where}")
-    return hits.outcome("no emotion recognition at work or school")
-
-
-@check(
-    "untargeted_face_scraping",
-    "Untargeted scraping of faces into a database",
-    ("biometric_ops", "consents"),
-)
-def untargeted_face_scraping(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """Face templates made for a scraping purpose, or for 50+ people who never consented.
-
-    Conservative: enrolment of a few people without consent is a consent finding, not this.
-    """
-    creates = [
-        op
-        for op in ev.biometric_ops
-        if op.op is BiometricOpKind.TEMPLATE_CREATE and op.modality == "face"
-    ]
-    if not creates:
-        return not_applicable("no face templates were created")
-    consented = {c.subject_id for c in ev.consents if c.subject_id is not None}
-    hits = Hits("face templates created by untargeted scraping")
-    strangers: dict[str, BiometricOp] = {}
-    for op in creates:
-        if op.purpose in SCRAPE_PURPOSES:
-            hits.hit(op.ref, f"{_op_text(op)} for purpose {op.purpose!r}")
-        elif op.subject_id is not None and op.subject_id not in consented:
-            strangers.setdefault(op.subject_id, op)
-    if len(strangers) >= SCRAPE_SUBJECTS:
-        for op in strangers.values():
-            if hits.want():
-                hits.add(
-                    op.ref,
-                    f"{_op_text(op)}: one of {len(strangers)} people enrolled "
-                    "without ever consenting",
-                )
-    return hits.outcome("no sign of untargeted face collection")
-
-
-@check(
-    "emotion_categorisation_not_disclosed",
-    "Emotion recognition or categorisation not disclosed",
-    ("biometric_ops", "notices"),
-)
-def emotion_categorisation_not_disclosed(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """Emotion recognition or categorisation with no prior notice to the exposed person."""
-    ops = [
-        op
-        for op in ev.biometric_ops
-        if op.op in (BiometricOpKind.EMOTION, BiometricOpKind.CATEGORIZE)
-    ]
-    if not ops:
-        return not_applicable("no emotion recognition or biometric categorisation observed")
-    wanted = {"biometric", "emotion_recognition", "biometric_categorisation", "ai_disclosure"}
-    neg = float("-inf")
-    first_all: float | None = None
-    per: dict[str, float] = {}
-    for n in ev.notices:
-        if not (n.biometric or n.fields & wanted):
-            continue
-        t = neg if n.t is None else n.t
-        if n.subject_id is None:
-            first_all = t if first_all is None else min(first_all, t)
-        else:
-            per.setdefault(n.subject_id, t)
-    hits = Hits("emotion or categorisation operations without disclosure")
-    for op in ops:
-        t = float("inf") if op.t is None else op.t
-        seen = (first_all is not None and first_all <= t) or (
-            op.subject_id is not None and per.get(op.subject_id, float("inf")) <= t
-        )
-        if not seen and hits.want():
-            hits.add(op.ref, f"{_op_text(op)} with no prior disclosure to the person")
-    return hits.outcome("every exposed person was told first")
 
 
 @check(

@@ -1,10 +1,14 @@
-"""Capture checks: consent before recording, the recording indicator, private spaces."""
+"""Capture checks: consent before the first frame and the recording indicator (guard rules).
+
+The indicator checks read the sessions replayed by :mod:`bystander.rules.checks.sessions`
+with ``bystander audit replay``'s own code (R1 lead time, R4 stop on a fault, R8 indicator off
+last), so the inspector and ``audit replay`` cannot disagree about a capture session.
+"""
 
 from __future__ import annotations
 
-from bisect import bisect_right
-
-from bystander.inspect.records import PRIVATE_SPACES, Capture, Evidence, Sensor
+from bystander.evidence.replay import Outcome, RuleCheck
+from bystander.inspect.records import Capture, ConsentAction, Evidence, Sensor
 from bystander.rules.checks.base import (
     CheckContext,
     CheckOutcome,
@@ -16,15 +20,11 @@ from bystander.rules.checks.base import (
     not_applicable,
     passed,
 )
-from bystander.rules.checks.index import (
-    ConsentIndex,
-    IndicatorTimeline,
-    ZoneTimeline,
-    has_camera_or_mic,
-)
+from bystander.rules.checks.index import ConsentIndex, any_scope_covers, has_camera_or_mic
+from bystander.rules.checks.sessions import GuardSession, guard_sessions
 
 
-def _no_captures(ev: Evidence) -> CheckOutcome | None:
+def no_captures(ev: Evidence) -> CheckOutcome | None:
     """The outcome when the bundle holds no capture record, else None."""
     if ev.captures:
         return None
@@ -35,81 +35,119 @@ def _no_captures(ev: Evidence) -> CheckOutcome | None:
     return insufficient("no capture records (no audit log in the bundle)")
 
 
+def _consented_by_ids(ev: Evidence) -> dict[str, list[tuple[float, bool]]]:
+    """Consent record id -> its (time, in effect after it) events, for resolving capture ids."""
+    out: dict[str, list[tuple[float, bool]]] = {}
+    for c in ev.consents:
+        if c.record_id is None:
+            continue
+        starting = c.action in (ConsentAction.GRANTED, ConsentAction.RENEWED)
+        if starting and not any_scope_covers(c.scopes, "recording"):
+            continue
+        live = starting and not c.bundled
+        out.setdefault(c.record_id, []).append((float("-inf") if c.t is None else c.t, live))
+    return out
+
+
+def _ids_active(ids: dict[str, list[tuple[float, bool]]], c: Capture) -> bool | None:
+    """Whether a consent the capture names was in effect at its first frame (None: unknown ids)."""
+    known = [ids[i] for i in c.consent_ids if i in ids]
+    if not known:
+        return None
+    t = c.t_start if c.t_start is not None else float("inf")
+    for events in known:
+        state = False
+        for when, live in events:
+            if when <= t:
+                state = live
+        if state:
+            return True
+    return False
+
+
+def unconsented_captures(ev: Evidence) -> list[tuple[Capture, str]]:
+    """Captures whose first frame had no recording consent in effect, with why.
+
+    A capture's own ``consent_ids`` count when they name consent records of the bundle that
+    were in effect at its first frame; ids the bundle does not hold fall back to any
+    recording consent in effect then. Computed once per inspection.
+    """
+    found: list[tuple[Capture, str]] | None = ev.derived.get("unconsented_captures")
+    if found is None:
+        found = ev.derived["unconsented_captures"] = _unconsented(ev)
+    return found
+
+
+def _unconsented(ev: Evidence) -> list[tuple[Capture, str]]:
+    consent = ConsentIndex(ev.consents, "recording", allow_bundled=False)
+    ids = _consented_by_ids(ev)
+    out = []
+    for c in ev.captures:
+        if c.t_start is None:
+            continue
+        named = _ids_active(ids, c)
+        if named or (named is None and consent.active(None, c.t_start)):
+            continue
+        why = "the consent it names was not in effect" if named is False else "no consent"
+        out.append((c, why))
+    return out
+
+
 @check("capture_before_consent", "Recording started before consent", ("captures", "consents"))
 def capture_before_consent(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """A capture started while no (unbundled) recording consent was in effect."""
-    early = _no_captures(ev)
+    """A first frame released while no (unbundled) recording consent was in effect."""
+    early = no_captures(ev)
     if early is not None:
         return early
-    consent = ConsentIndex(ev.consents, "recording", allow_bundled=False)
     hits = Hits("captures started with no recording consent in effect")
-    for c in ev.captures:
-        if c.consent_ids or c.t_start is None or consent.active(None, c.t_start):
-            continue
+    for c, why in unconsented_captures(ev):
         if hits.want():
             hits.add(
                 c.ref,
-                f"{c.sensor} {c.mode} capture started at {iso(c.t_start)} "
-                "with no recording consent in effect",
+                f"{c.sensor} {c.mode} capture's first frame at {iso(c.t_start)}: {why} "
+                "to recording in effect",
             )
     return hits.outcome("every capture started under a recording consent")
 
 
+def _failed(check: RuleCheck) -> bool:
+    return check.outcome is Outcome.FAIL
+
+
+def _judged_sessions(ev: Evidence) -> tuple[list[GuardSession], CheckOutcome | None]:
+    sessions = [s for s in guard_sessions(ev) if s.released]
+    if sessions:
+        return sessions, None
+    early = no_captures(ev)
+    return sessions, early or passed("no capture session released a sample")
+
+
 @check(
     "capture_without_indicator",
-    "Capture with the indicator off or unconfirmed",
+    "Capture with the indicator off, late or unconfirmed",
     ("captures", "indicators"),
 )
 def capture_without_indicator(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """A capture started with its sensor's indicator not confirmed on, or it went off mid-way."""
-    early = _no_captures(ev)
+    """A session whose indicator was not lit for the lead before the first frame (R1), went off
+    before the last sample (R8), or failed mid-capture without release stopping (R4)."""
+    sessions, early = _judged_sessions(ev)
     if early is not None:
         return early
-    timelines = {s: IndicatorTimeline(ev.indicators, s) for s in Sensor}
-    hits = Hits("captures without a confirmed indicator")
-    for c in ev.captures:
-        if c.t_start is None:
-            continue
-        line = timelines[c.sensor]
-        state = line.state_at(c.t_start)
-        if state is None or state.state != "on":
+    hits = Hits("capture sessions without a confirmed indicator")
+    undecided = 0
+    for s in sessions:
+        v = s.verdict
+        broken = [c for c in (v.r1, v.r8) if _failed(c)]
+        if s.indicator_fault and _failed(v.r4):
+            broken.append(v.r4)
+        if broken:
             if hits.want():
-                why = "no indicator record" if state is None else f"indicator off ({state.ref})"
-                hits.add(
-                    c.ref,
-                    f"{c.sensor} capture at {iso(c.t_start)} with {why}: "
-                    "indicator not confirmed on",
-                )
-            continue
-        end = c.t_end if c.t_end is not None else c.t_start
-        off = line.first_off_in(c.t_start, end)
-        if off is not None and hits.want():
-            hits.add(
-                c.ref,
-                f"{c.sensor} indicator switched off at {iso(off.t)} ({off.ref}) "
-                f"while the capture ran until {iso(end)}",
-            )
-    return hits.outcome("the indicator was on throughout every capture")
-
-
-def _merged(captures: list[Capture], sensor: Sensor) -> tuple[list[float], list[float], list[str]]:
-    """Union of the sensor's capture intervals: starts, ends, and the ref that reaches the end."""
-    starts: list[float] = []
-    ends: list[float] = []
-    refs: list[str] = []
-    for c in captures:
-        if c.sensor is not sensor or c.t_start is None:
-            continue
-        end = c.t_end if c.t_end is not None else c.t_start
-        if starts and c.t_start <= ends[-1]:
-            if end > ends[-1]:
-                ends[-1] = end
-                refs[-1] = c.ref
-            continue
-        starts.append(c.t_start)
-        ends.append(end)
-        refs.append(c.ref)
-    return starts, ends, refs
+                hits.add(s.ref, f"session {s.session_id}: " + "; ".join(c.detail for c in broken))
+        elif v.r1.outcome is Outcome.UNKNOWN:
+            undecided += 1
+    if not hits.total and undecided == len(sessions):
+        return insufficient(f"R1 undecidable for every session: {sessions[0].verdict.r1.detail}")
+    return hits.outcome("the indicator was lit before and throughout every capture")
 
 
 @check(
@@ -118,24 +156,15 @@ def _merged(captures: list[Capture], sensor: Sensor) -> tuple[list[float], list[
     ("captures", "indicators"),
 )
 def indicator_tampered_during_capture(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """An indicator tamper report (covered, disabled) while a capture kept running."""
-    early = _no_captures(ev)
+    """A tamper report (covered, disabled) during a capture that went on releasing (R4)."""
+    sessions, early = _judged_sessions(ev)
     if early is not None:
         return early
-    merged = {s: _merged(ev.captures, s) for s in Sensor}
-    hits = Hits("tamper reports during a running capture")
-    for ind in ev.indicators:
-        if ind.state != "tampered" or ind.t is None:
-            continue
-        starts, ends, refs = merged[ind.sensor]
-        i = bisect_right(starts, ind.t) - 1
-        if i >= 0 and ends[i] > ind.t and hits.want():
-            hits.add(
-                ind.ref,
-                f"{ind.sensor} indicator tampered at {iso(ind.t)} but capture {refs[i]} "
-                f"kept running until {iso(ends[i])}",
-            )
-    return hits.outcome("no capture continued after an indicator tamper report")
+    hits = Hits("capture sessions that went on after an indicator tamper report")
+    for s in sessions:
+        if s.tampered and _failed(s.verdict.r4) and hits.want():
+            hits.add(s.ref, f"session {s.session_id}: indicator tampered; {s.verdict.r4.detail}")
+    return hits.outcome("release stopped at once after every tamper report")
 
 
 @check("indicator_not_declared", "No recording indicator for a sensor", ())
@@ -180,25 +209,3 @@ def indicator_can_be_defeated(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
         "it can be switched off or covered while recording",
         "defeatable indicator",
     )
-
-
-@check("private_space_capture", "Capture in a private space without consent", ("captures", "zones"))
-def private_space_capture(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """A capture in a hotel room, bath, changing room or toilet with no consent attached."""
-    early = _no_captures(ev)
-    if early is not None:
-        return early
-    zones = ZoneTimeline(ev.zones)
-    hits = Hits("captures in private spaces without consent")
-    for c in ev.captures:
-        if c.consent_ids:
-            continue
-        zone, zref = zones.zone_of(c.zone, c.t_start)
-        if zone in PRIVATE_SPACES and hits.want():
-            where = f" ({zref})" if zref else ""
-            hits.add(
-                c.ref,
-                f"{c.sensor} capture at {iso(c.t_start)} in a {zone}{where} "
-                "with no consent of the people there",
-            )
-    return hits.outcome("no capture in a private space")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bystander.inspect.records import Billing, Evidence, Moderation
 from bystander.rules.checks.base import (
     DAY,
@@ -18,6 +20,9 @@ from bystander.rules.checks.index import is_biometric
 
 COMPLAINT_DAYS = 7  # default deadline when a complaint names none
 ACTED = frozenset({"taken_down", "anonymized", "rejected", "held"})
+REMOVED = frozenset({"taken_down", "anonymized", "rejected"})
+PUBLISHED = frozenset({"accepted", "featured"})
+COVERT_WORDS = ("covert", "secret", "hidden", "偷拍", "偷录", "bystander", "no consent")
 SALE_PURPOSES = (
     "sale",
     "sell",
@@ -198,6 +203,60 @@ def covert_recording_accepted(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
                 "bystander(s) with no consent",
             )
     return hits.outcome("no upload with non-consenting bystanders was accepted")
+
+
+@dataclass
+class _Content:
+    """What a platform's records say about one content item."""
+
+    first_ref: str = ""
+    bystanders: int = 0
+    consented: bool = False
+    flagged: str = ""  # why the platform knew: its own screening, featuring it
+    live: bool = False  # published and not removed
+    featured: bool = False
+
+
+def _history(ev: Evidence) -> dict[str, _Content]:
+    items: dict[str, _Content] = {}
+    for m in ev.moderation:
+        c = items.setdefault(m.content_id, _Content(first_ref=m.ref))
+        if m.bystander_count is not None:
+            c.bystanders = m.bystander_count
+        c.consented = c.consented or bool(m.consent_refs)
+        reason = (m.reason or "").lower()
+        if m.action in ("held", "screened") or any(w in reason for w in COVERT_WORDS):
+            c.flagged = c.flagged or f"its own screening flagged it ({m.ref})"
+        if m.action == "featured":
+            c.featured = True
+            c.flagged = c.flagged or f"it featured the upload ({m.ref})"
+        if m.action in PUBLISHED:
+            c.live = True
+        elif m.action in REMOVED:
+            c.live = False
+    return items
+
+
+@check(
+    "platform_kept_known_infringement",
+    "Platform kept up an upload it knew infringed",
+    ("moderation",),
+)
+def platform_kept_known_infringement(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
+    """An upload showing non-consenting bystanders that the platform knew of (its screening
+    flagged it, or it featured it) and still keeps published (Civil Code Art 1197)."""
+    gate = _moderation_gate(ev)
+    if gate is not None:
+        return gate
+    hits = Hits("known infringing uploads left up")
+    for cid, c in _history(ev).items():
+        if c.live and c.flagged and c.bystanders > 0 and not c.consented and hits.want():
+            hits.add(
+                c.first_ref,
+                f"upload {cid} shows {c.bystanders} non-consenting bystander(s); the platform "
+                f"knew ({c.flagged}) and it is still published",
+            )
+    return hits.outcome("no upload the platform knew to infringe is still published")
 
 
 @check("biometric_sale_or_profit", "Biometric data sold or used for profit", ())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bystander.inspect.records import Document, Evidence, ZoneType
+from bystander.inspect.records import BiometricOpKind, Document, Evidence, ZoneType
 from bystander.rules.checks.base import (
     CheckContext,
     CheckOutcome,
@@ -23,6 +23,8 @@ from bystander.rules.checks.index import (
 )
 
 POLICY_TYPES = ("privacy_policy", "processing_rules")
+# A model looking at people: detection (e.g. to blur them) counts as much as recognition.
+AI_OPS = PROCESSING_OPS | {BiometricOpKind.DETECT}
 # Field names emitted by the notice analyser, and what each means in a report.
 REQUIRED_FIELDS = {
     "processor": "the processor's name",
@@ -47,9 +49,18 @@ def _policies(ev: Evidence) -> list[Document]:
     return ev.documents_of(*POLICY_TYPES)
 
 
-@check("processing_rules_missing", "No published processing rules", ("documents",))
-def processing_rules_missing(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """No privacy policy or processing rules in the bundle, or none is published."""
+# The language people in a market read the notice in: a Chinese-market device is judged on
+# its Chinese notice (PIPL Art 17: clear, easy-to-understand language); EU and Illinois
+# devices on their notice in another language (the bundle format knows zh and en).
+LANGUAGES = {"zh": "Chinese", "en": "non-Chinese"}
+
+
+def _in_language(docs: list[Document], lang: str) -> list[Document]:
+    """The documents in ``lang`` (zh, or any other); an unknown language counts for both."""
+    return [d for d in docs if d.lang is None or (d.lang == "zh") == (lang == "zh")]
+
+
+def _rules_missing(ev: Evidence, lang: str) -> CheckOutcome:
     docs = _policies(ev)
     if not docs:
         return fail(
@@ -57,30 +68,99 @@ def processing_rules_missing(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
             "no privacy policy or personal-information processing rules in the bundle",
             "missing processing rules",
         )
-    public = [d for d in docs if d.public]
+    mine = _in_language(docs, lang)
+    if not mine:
+        have = ", ".join(sorted({d.lang or "?" for d in docs}))
+        return fail(
+            docs[0].ref,
+            f"no processing rules in {LANGUAGES[lang]} (the bundle has them in: {have})",
+            "rules not in the market's language",
+        )
+    public = [d for d in mine if d.public]
     if not public:
-        return fail(docs[0].ref, f"{docs[0].path} is not published", "unpublished rules")
+        return fail(mine[0].ref, f"{mine[0].path} is not published", "unpublished rules")
     return passed(f"processing rules published: {public[0].path}")
 
 
-@check(
-    "processing_rules_incomplete",
-    "Processing rules lack required information",
-    ("documents",),
-)
-def processing_rules_incomplete(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """The processing rules omit processor, contact, purposes, categories, retention or rights."""
-    docs = _policies(ev)
-    if not docs:
-        return not_applicable("no processing rules (see processing_rules_missing)")
-    if not any(d.fields for d in docs):
+def _rules_incomplete(ev: Evidence, lang: str) -> CheckOutcome:
+    mine = _in_language(_policies(ev), lang)
+    if not mine:
+        return not_applicable(f"no processing rules in {LANGUAGES[lang]} (see the missing check)")
+    if not any(d.fields for d in mine):
         return insufficient("notice analysis found no fields in the processing rules")
-    found = {f.name for d in docs for f in d.fields}
+    found = {f.name for d in mine for f in d.fields}
     hits = Hits("required elements missing from the processing rules")
+    names = ", ".join(d.path for d in mine)
     for name, text in REQUIRED_FIELDS.items():
         if name not in found:
-            hits.hit(docs[0].ref, f"{docs[0].path} does not state {text} ({name})")
-    return hits.outcome("the processing rules state every required element")
+            hits.hit(mine[0].ref, f"{names} do not state {text} ({name})")
+    return hits.outcome(f"the {LANGUAGES[lang]} processing rules state every required element")
+
+
+@check(
+    "processing_rules_missing_zh",
+    "No published processing rules in Chinese",
+    ("documents",),
+)
+def processing_rules_missing_zh(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
+    """No privacy policy or processing rules, none in Chinese, or none published."""
+    return _rules_missing(ev, "zh")
+
+
+@check(
+    "processing_rules_incomplete_zh",
+    "Chinese processing rules lack required information",
+    ("documents",),
+)
+def processing_rules_incomplete_zh(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
+    """The Chinese processing rules (together) omit processor, contact, purposes, categories,
+    retention, rights or how to exercise them; other languages do not make up for it."""
+    return _rules_incomplete(ev, "zh")
+
+
+@check(
+    "processing_rules_missing_en",
+    "No published processing information outside Chinese",
+    ("documents",),
+)
+def processing_rules_missing_en(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
+    """No privacy policy, none in a language other than Chinese, or none published."""
+    return _rules_missing(ev, "en")
+
+
+@check(
+    "processing_rules_incomplete_en",
+    "Processing information outside Chinese lacks required elements",
+    ("documents",),
+)
+def processing_rules_incomplete_en(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
+    """The non-Chinese privacy notices (together) omit a required element."""
+    return _rules_incomplete(ev, "en")
+
+
+@check(
+    "ai_processing_not_disclosed",
+    "How the AI treats people's data is not explained",
+    ("documents", "biometric_ops"),
+)
+def ai_processing_not_disclosed(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
+    """The device analyses people with a model (face recognition, detection, emotion,
+    categorisation) but no notice says what the algorithm does with their data."""
+    d = ev.device
+    kinds = sorted({str(op.op) for op in ev.biometric_ops if op.op in AI_OPS})
+    if not kinds and not d.face_recognition and not d.biometrics:
+        return not_applicable("the device analyses no one with a model")
+    docs = ev.documents_of(*POLICY_TYPES, "biometric_notice")
+    explained = [doc for doc in docs if doc.has("algorithm")]
+    if explained:
+        field = next(f for f in explained[0].fields if f.name == "algorithm")
+        return passed(f"the algorithm is explained at {field.location}")
+    what = ", ".join(kinds) or ", ".join(d.biometrics) or "face recognition"
+    return fail(
+        docs[0].ref if docs else "bundle:documents",
+        f"the device runs {what} on people but no notice explains what the algorithm does",
+        "unexplained algorithm",
+    )
 
 
 @check("children_rules_missing", "No dedicated rules for children's data", ("documents",))

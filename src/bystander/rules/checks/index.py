@@ -44,6 +44,11 @@ RECOGNITION_OPS = frozenset(
     }
 )
 PROCESSING_OPS = RECOGNITION_OPS
+# Identity recognition (FRM Art 19): enrolment, 1:1 verification, 1:N identification. Emotion
+# recognition and categorisation identify no one: PIPL applies to them, the FR measures do not.
+IDENTIFYING_OPS = frozenset(
+    {BiometricOpKind.TEMPLATE_CREATE, BiometricOpKind.VERIFY_1TO1, BiometricOpKind.IDENTIFY_1TON}
+)
 ENDING = frozenset({ConsentAction.WITHDRAWN, ConsentAction.EXPIRED, ConsentAction.REFUSED})
 STARTING = frozenset({ConsentAction.GRANTED, ConsentAction.RENEWED})
 
@@ -166,6 +171,11 @@ class ConsentIndex:
                 return True
         return False
 
+    def own(self, subject: str, t: float | None) -> bool:
+        """The subject's own consent in effect at ``t`` (no one else's stands in for it)."""
+        entry = self._per.get(subject)
+        return entry is not None and self._at(entry[0], entry[1], float("inf") if t is None else t)
+
     def last_event(self, subject: str | None, t: float | None) -> Consent | None:
         """The subject's own latest grant or ending event at or before ``t``."""
         entry = self._per.get(subject)
@@ -239,11 +249,11 @@ def does_biometrics(ev: Evidence) -> bool:
 
 
 def does_face_recognition(ev: Evidence) -> bool:
-    d = ev.device
-    return bool(
-        d.face_recognition
-        or "face" in d.biometrics
-        or any(op.modality == "face" and op.op in RECOGNITION_OPS for op in ev.biometric_ops)
+    """Face recognition in the FR measures' sense (Art 19): identity recognition from faces,
+    declared (``face_recognition: true``) or observed (enrolment, verification,
+    identification). Face detection, emotion recognition and categorisation are not."""
+    return ev.device.face_recognition or any(
+        op.modality == "face" and op.op in IDENTIFYING_OPS for op in ev.biometric_ops
     )
 
 

@@ -13,7 +13,13 @@ from bystander.rules.checks.base import (
     iso,
     not_applicable,
 )
-from bystander.rules.checks.index import ConsentIndex, is_biometric, is_local_host, is_personal
+from bystander.rules.checks.index import (
+    FACE,
+    ConsentIndex,
+    is_biometric,
+    is_local_host,
+    is_personal,
+)
 from bystander.rules.checks.transfer import label
 
 # Deletion and request deadlines: 15 working days (2019 method item 6), approximated as
@@ -198,3 +204,40 @@ def subject_request_overdue(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
                 "(15 working days)",
             )
     return hits.outcome("every request was completed in time")
+
+
+FACE_IMAGE = FACE + ".image"
+RAW_IMAGE_DAYS = 1.0  # raw face images deleted within a day of recognition
+
+
+@check(
+    "raw_face_image_kept",
+    "Raw face images kept or matched off the terminal",
+    ("stores", "egress"),
+)
+def raw_face_image_kept(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
+    """Raw face images sent off the device (matching not on the collecting terminal) or kept
+    more than a day instead of only a template (GB/T 35273-2020 6.3)."""
+    images = [s for s in ev.stores if s.data_category == FACE_IMAGE]
+    sent = [
+        e
+        for e in ev.egress
+        if e.allowed and not is_local_host(e.host) and FACE_IMAGE in e.data_categories
+    ]
+    if not images and not sent:
+        if not ev.has_traffic and not ev.egress and not ev.stores:
+            return insufficient("no traffic capture or storage inventory in the bundle")
+        return not_applicable("no raw face image was stored or sent")
+    now = ctx.now
+    hits = Hits("raw face images kept or sent off the device")
+    for e in sent:
+        if hits.want():
+            hits.add(e.ref, f"raw face image sent to {e.host} at {iso(e.t)}")
+    for s in images:
+        if s.t_created is None:
+            continue
+        end = s.t_deleted if s.t_deleted is not None else now
+        days = (end - s.t_created) / DAY
+        if days > RAW_IMAGE_DAYS and hits.want():
+            hits.add(s.ref, f"raw face image {s.record_id} kept {days:.0f} days in {s.location}")
+    return hits.outcome("raw face images are deleted after recognition and stay on the device")

@@ -122,3 +122,25 @@ def bundled_consent(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
                 f"consent to {', '.join(sens)} at {iso(c.t)} bundled into a terms acceptance",
             )
     return hits.outcome("no sensitive consent was bundled")
+
+
+DEFAULT_OFF = ("camera", "microphone", "location")
+
+
+@check(
+    "sensors_on_by_default",
+    "Camera, microphone or location on by default",
+    ("permissions",),
+)
+def sensors_on_by_default(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
+    """Camera, microphone or location granted to an app without anyone asking (on by default),
+    as the draft children's-watch safety standard forbids."""
+    early = _no_permissions(ev)
+    if early is not None:
+        return early
+    hits = Hits("sensor permissions on by default")
+    for p in ev.permissions:
+        on = p.permission in DEFAULT_OFF and p.result == "granted" and not p.prompted
+        if on and hits.want():
+            hits.add(p.ref, f"{p.permission} granted by default at {iso(p.t)}, not asked")
+    return hits.outcome("camera, microphone and location stay off until someone turns them on")

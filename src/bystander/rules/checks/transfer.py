@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from bystander.inspect.records import Egress, Evidence
 from bystander.rules.checks.base import (
@@ -30,13 +31,6 @@ EEA = frozenset(_EEA.split())
 # Countries with a general EU adequacy decision (the US one covers only certified
 # organisations, so the US is not listed: a transfer there needs a documented mechanism).
 ADEQUATE = frozenset("AD AR CA FO GG IL IM JP JE NZ KR CH GB UY".split())  # noqa: SIM905
-CN_MECHANISMS = (
-    "security_assessment",
-    "standard_contract",
-    "certification",
-    "transfer_mechanism",
-    "xborder_mechanism",
-)
 EU_MECHANISMS = ("transfer_mechanism", "scc", "bcr", "adequacy", "xborder_mechanism")
 
 
@@ -183,20 +177,31 @@ def undisclosed_recipient(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
     return hits.outcome("every recipient is declared")
 
 
-def _abroad(
-    ev: Evidence, home: Callable[[str], bool]
-) -> Iterator[tuple[str, float | None, str, str]]:
-    """(ref, time, what, country) for personal data sent or stored outside ``home``."""
+@dataclass(frozen=True, slots=True)
+class Export:
+    """Personal data sent or stored outside a jurisdiction."""
+
+    ref: str
+    t: float | None
+    what: str
+    country: str
+    categories: tuple[str, ...]
+
+
+def abroad(ev: Evidence, home: Callable[[str], bool]) -> Iterator[Export]:
+    """Personal data sent or stored outside ``home``."""
     for e, cats in _outbound(ev, is_personal):
         if e.country and not home(e.country.upper()):
-            yield e.ref, e.t, f"{', '.join(label(c) for c in cats)} sent to {_where(e)}", e.country
+            what = f"{', '.join(label(c) for c in cats)} sent to {_where(e)}"
+            yield Export(e.ref, e.t, what, e.country, tuple(cats))
     for s in ev.stores:
         country = _cloud_country(s.location)
         if country and is_personal(s.data_category) and not home(country):
-            yield s.ref, s.t_created, f"{label(s.data_category)} stored in {s.location}", country
+            what = f"{label(s.data_category)} stored in {s.location}"
+            yield Export(s.ref, s.t_created, what, country, (s.data_category,))
 
 
-def _abroad_gate(ev: Evidence) -> CheckOutcome | None:
+def abroad_gate(ev: Evidence) -> CheckOutcome | None:
     if ev.has_traffic or ev.egress or any(_cloud_country(s.location) for s in ev.stores):
         return None
     return insufficient("no traffic capture or cloud storage inventory in the bundle")
@@ -209,42 +214,32 @@ def _abroad_gate(ev: Evidence) -> CheckOutcome | None:
 )
 def cross_border_without_separate_consent(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
     """Personal data sent or stored outside mainland China with no separate cross_border consent."""
-    gate = _abroad_gate(ev)
+    gate = abroad_gate(ev)
     if gate is not None:
         return gate
     idx = ConsentIndex(ev.consents, "cross_border", SEPARATE_KINDS, allow_bundled=False)
     hits = Hits("exports without separate cross-border consent")
-    for ref, t, what, _ in _abroad(ev, lambda c: c == "CN"):
-        if not idx.active(None, t) and hits.want():
-            hits.add(ref, f"{what} at {iso(t)} with no separate cross_border consent")
+    for x in abroad(ev, lambda c: c == "CN"):
+        if not idx.active(None, x.t) and hits.want():
+            hits.add(x.ref, f"{x.what} at {iso(x.t)} with no separate cross_border consent")
     return hits.outcome("no export without separate consent")
 
 
 def _mechanism(ev: Evidence, home: Callable[[str], bool], docs: tuple[str, ...]) -> CheckOutcome:
-    gate = _abroad_gate(ev)
+    gate = abroad_gate(ev)
     if gate is not None:
         return gate
     found = ev.documents_of(*docs)
     hits = Hits("transfers abroad without a documented transfer mechanism")
     if found:
         return hits.outcome(f"transfer mechanism documented in {found[0].ref}")
-    for ref, t, what, _ in _abroad(ev, home):
+    for x in abroad(ev, home):
         if hits.want():
             hits.add(
-                ref,
-                f"{what} at {iso(t)} with no transfer mechanism document ({', '.join(docs)})",
+                x.ref,
+                f"{x.what} at {iso(x.t)} with no transfer mechanism document ({', '.join(docs)})",
             )
     return hits.outcome("no personal data left the jurisdiction")
-
-
-@check(
-    "cross_border_without_mechanism_cn",
-    "Export from China without a transfer mechanism",
-    ("egress", "stores", "documents"),
-)
-def cross_border_without_mechanism_cn(ev: Evidence, ctx: CheckContext) -> CheckOutcome:
-    """Personal data outside mainland China with no CAC assessment, contract or certification."""
-    return _mechanism(ev, lambda c: c == "CN", CN_MECHANISMS)
 
 
 @check(
