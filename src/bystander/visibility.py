@@ -41,6 +41,12 @@ if TYPE_CHECKING:
 Clock = Callable[[], datetime]
 T = TypeVar("T")
 
+#: How long a frame waits at most for a late batch of samples (``max_lag``); past that the
+#: embedder is restarted and the batch's faces stay redacted.
+_WAIT_S = 10.0
+#: Protecting a file, a batch of samples may be this many frames late before a frame waits.
+FILE_MAX_LAG = 3
+
 #: Faces smaller than this (height in pixels) are never recognised: their embeddings are too
 #: unreliable to risk leaving a stranger visible. They stay redacted.
 MIN_RECOGNISABLE_PX = 40
@@ -155,7 +161,10 @@ class EnrolledFaceGate:
 
     With a ``ProcessEmbedder`` (the default) samples are embedded in its child while frames
     go on (``background``); with an in-process ``FaceEmbedder`` they are embedded at once.
-    ``max_batch`` caps the faces embedded in one batch.
+    ``max_batch`` caps the faces embedded in one batch. ``max_lag`` (frames) bounds how long
+    a batch may stay unanswered before a frame waits for it: None (live capture) never
+    waits; protecting a file waits after a few frames, so a slow machine delays decisions
+    by at most that many frames instead of leaving people redacted for long.
     """
 
     def __init__(
@@ -168,6 +177,7 @@ class EnrolledFaceGate:
         clock: Clock = utc_now,
         background: bool | None = None,
         max_batch: int = 4,
+        max_lag: int | None = None,
     ) -> None:
         from bystander.recognition.background import BackgroundSamples, InlineSamples
         from bystander.recognition.tracks import TrackJudge
@@ -190,8 +200,10 @@ class EnrolledFaceGate:
             if background
             else InlineSamples(embedder)
         )
+        self.max_lag = max_lag
         self.embedded = 0  # faces embedded so far (for benchmarks and tests)
         self._video = False
+        self._sent_at = 0
 
     def visible(self, frame: Frame, faces: Detections, index: int) -> dict[int, KeptVisible]:
         enrolled = self._enrolled()
@@ -212,13 +224,15 @@ class EnrolledFaceGate:
         tracked = [row for row in range(len(faces)) if int(faces.track_ids[row]) >= 0]
         self._video = self._video or bool(tracked)
         self.judge.observe(frame, faces, tracked, index)
-        self._collect(index)
+        late = self.max_lag is not None and index - self._sent_at >= self.max_lag
+        self._collect(index, wait=late)
         sample = [row for row in tracked if row in candidates]
         due = self.judge.due(sample, faces, index)[: self.max_batch]
         if due and not self.samples.busy:
             tags = self.judge.tags(due, faces, index)
             self.samples.submit(frame, box[due], tags)
             self.embedded += len(due)
+            self._sent_at = index
             self._collect(index)  # answered at once when embedding in this thread
         who: dict[int, tuple[str, str]] = {
             row: (v.subject_id, v.consent_id)
@@ -237,8 +251,9 @@ class EnrolledFaceGate:
             kept[row] = KeptVisible(f"enrolled {subject_id}", consent_id)
         return kept
 
-    def _collect(self, index: int) -> None:
-        for answer in self.samples.collect():
+    def _collect(self, index: int, wait: bool = False) -> None:
+        wait_s = _WAIT_S if wait and self.samples.busy else 0.0
+        for answer in self.samples.collect(wait_s):
             self.judge.add(answer.tags, answer.vectors, answer.quality, index)
 
     def _still(
@@ -408,8 +423,12 @@ def open_gate(
     purpose: str | None = None,
     badge_registry: BadgeRegistry | None = None,
     clock: Clock = utc_now,
+    max_lag: int | None = None,
 ) -> VisibilityGate | None:
-    """The gate for ``kinds`` over the evidence store at ``engine`` (None for no kinds)."""
+    """The gate for ``kinds`` over the evidence store at ``engine`` (None for no kinds).
+
+    ``max_lag``: see ``EnrolledFaceGate`` (None for live capture, ``FILE_MAX_LAG`` for files).
+    """
     if not kinds:
         return None
     from bystander.consent.store import ConsentStore
@@ -423,7 +442,7 @@ def open_gate(
 
         vault = TemplateVault(engine, sink=sink)
         faces = ConsentedFaces(vault, consents, purpose or DEFAULT_PURPOSE)
-        gates.append(EnrolledFaceGate(faces, clock=clock))
+        gates.append(EnrolledFaceGate(faces, clock=clock, max_lag=max_lag))
     if KeepVisible.BADGES in kinds:
         from bystander.badges.policy import BadgeConsent
         from bystander.badges.tokens import BadgeRegistry, signing_key

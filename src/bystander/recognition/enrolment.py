@@ -90,24 +90,42 @@ def enroll(
     in the vault linked to the consent record, so withdrawing it deletes the template.
     """
     _check_consent(consents, subject_id, purpose, at, sink)
-    if not photos:
-        raise EnrolmentError("enrolment needs at least one photo")
-    vectors = []
-    for index, photo in enumerate(photos, start=1):
-        boxes = np.asarray(find_faces(photo))
-        count = 0 if boxes.size == 0 else len(boxes)
-        if count != 1:
-            raise EnrolmentError(f"photo {index} shows {count} faces; it must show exactly one")
-        vectors.append(embedder.embed(photo, boxes[:, :4])[0])
-    samples = Samples(np.stack(vectors), np.ones(len(vectors)))
+    samples = photo_samples(photos, embedder, find_faces)
     try:
         return enroll_samples(
             subject_id, samples, consents, vault, sink=sink, purpose=purpose, at=at
         )
     finally:
         samples.clear()
-        for vector in vectors:
-            vector.fill(0)
+
+
+def photo_samples(
+    photos: Sequence[npt.NDArray[np.uint8]], embedder: FaceEmbedder, find_faces: FaceFinder
+) -> Samples:
+    """One sample per photo, each of which must show exactly one face.
+
+    A photo's weight is its face quality, but never under ``MIN_SAMPLE_WEIGHT``: the person
+    chose it, so it always counts.
+    """
+    if not photos:
+        raise EnrolmentError("enrolment needs at least one photo")
+    vectors, weights = [], []
+    for index, photo in enumerate(photos, start=1):
+        boxes = np.asarray(find_faces(photo))
+        count = 0 if boxes.size == 0 else len(boxes)
+        if count != 1:
+            raise EnrolmentError(f"photo {index} shows {count} faces; it must show exactly one")
+        found, quality = embedder.embed_samples(photo, boxes[:, :4])
+        vectors.append(found[0])
+        weights.append(max(MIN_SAMPLE_WEIGHT, FaceQuality.from_row(quality[0]).weight))
+    return Samples(np.stack(vectors), np.asarray(weights))
+
+
+def combined(*parts: Samples) -> Samples:
+    """Several sets of samples as one (photos and a video, say)."""
+    return Samples(
+        np.concatenate([p.vectors for p in parts]), np.concatenate([p.weights for p in parts])
+    )
 
 
 def enroll_samples(

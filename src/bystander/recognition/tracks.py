@@ -24,6 +24,7 @@ never looks at consent: the gate checks consent on every frame for accepted trac
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -59,7 +60,7 @@ class TrackRules:
     #: a re-verification sample this far from the accepted subject is a doubt
     reject_distance: float = 0.60
     min_similarity: float = 0.6
-    max_jump: float = 0.5
+    max_jump: float = 0.75
     size_change: tuple[float, float] = (0.6, 1.6)
     #: a track lost this many frames ago still counts as a face nearby (swap risk)
     remember_lost: int = 15
@@ -107,7 +108,7 @@ class _Track:
     weights: list[float] = field(default_factory=list)
     last_sampled: int = -(10**9)
     verdict: Verdict | None = None
-    doubts: int = 0
+    restarts: int = 0
 
     def restart(self) -> None:
         """A doubt: the evidence so far may belong to someone else."""
@@ -116,7 +117,7 @@ class _Track:
         self.weights.clear()
         self.verdict = None
         self.last_sampled = -(10**9)
-        self.doubts += 1
+        self.restarts += 1
 
 
 class TrackJudge:
@@ -127,6 +128,7 @@ class TrackJudge:
         self.rules = rules or TrackRules()
         self._tracks: dict[int, _Track] = {}
         self.decisions = 0  # decision attempts (vault look-ups), for benchmarks
+        self.doubts: Counter[str] = Counter()  # doubts raised, by reason (for studies)
 
     # -- frames -------------------------------------------------------------------------
 
@@ -152,33 +154,38 @@ class TrackJudge:
                 self._tracks[track_id] = _Track(track_id, index, index, box, look)
                 continue
             others = [faces.xyxy[r] for r in range(len(faces)) if r != row] + lost
-            if self._doubtful(track, box, look, others, index):
+            reason = self._doubt(track, box, look, others, index)
+            if reason is not None:
+                self.doubts[reason] += 1
                 track.restart()
             track.last_seen, track.box, track.look = index, box, look
         gone = [t for t, v in self._tracks.items() if index - v.last_seen > 2 * rules.remember_lost]
         for track_id in gone:
             del self._tracks[track_id]
 
-    def _doubtful(
+    def _doubt(
         self,
         track: _Track,
         box: FloatArray,
         look: FloatArray,
         others: Sequence[FloatArray],
         index: int,
-    ) -> bool:
+    ) -> str | None:
+        """Why the face in ``box`` may not be the one the track followed so far, or None."""
         rules = self.rules
         if track.last_seen != index - 1:
-            return True  # a gap: occluded, out of sight, or missed
+            return "gap"  # occluded, out of sight, or missed
         ratio = box_area(box) / max(box_area(track.box), 1e-6)
         if not rules.size_change[0] <= ratio <= rules.size_change[1]:
-            return True
+            return "size"
         side = max(float(track.box[3] - track.box[1]), 1.0)
         if _centre_distance(box, track.box) > rules.max_jump * side:
-            return True
+            return "jump"
         if float(look @ track.look) < rules.min_similarity:
-            return True  # a cut, or another face in its place
-        return any(near(box, other) for other in others)
+            return "look"  # a cut, or another face in its place
+        if any(near(box, other) for other in others):
+            return "near"
+        return None
 
     def due(self, rows: Sequence[int], faces: Detections, index: int) -> list[int]:
         """The rows whose track should be sampled in this frame, most urgent first."""
@@ -292,11 +299,6 @@ class TrackJudge:
     def forget(self) -> None:
         self._tracks.clear()
 
-    @property
-    def doubts(self) -> int:
-        """Doubts raised so far over the tracks still remembered (for studies)."""
-        return sum(t.doubts for t in self._tracks.values())
-
 
 def box_area(box: FloatArray) -> float:
     return float(max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]))
@@ -307,8 +309,14 @@ def _centre_distance(a: FloatArray, b: FloatArray) -> float:
 
 
 def near(box: FloatArray, other: FloatArray) -> bool:
-    """``other`` overlaps ``box`` grown 1.5x (where the tracker can swap the two)."""
+    """Whether the tracker could swap ``box``'s face with ``other``: they overlap, or
+    ``other`` is of a similar size (0.5-2x as tall) and overlaps ``box`` grown 1.5x."""
     x1, y1, x2, y2 = (float(v) for v in box[:4])
+    if other[0] < x2 and other[2] > x1 and other[1] < y2 and other[3] > y1:
+        return True
+    ratio = float(other[3] - other[1]) / max(y2 - y1, 1.0)
+    if not 0.5 < ratio < 2.0:
+        return False
     mx, my = (x2 - x1) * 0.25, (y2 - y1) * 0.25
     return bool(
         other[0] < x2 + mx and other[2] > x1 - mx and other[1] < y2 + my and other[3] > y1 - my
