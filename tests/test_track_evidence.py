@@ -33,7 +33,7 @@ from bystander.recognition.enrolment import (
     video_samples,
 )
 from bystander.recognition.quality import FaceQuality, yaw_of
-from bystander.recognition.tracks import SampleTag, TrackJudge, TrackRules, near
+from bystander.recognition.tracks import TrackJudge, TrackRules, near
 from bystander.recognition.worker import ProcessEmbedder
 from bystander.visibility import EnrolledFaceGate
 from bystander.vision.detections import Detections
@@ -171,7 +171,8 @@ def test_a_stranger_track_is_never_accepted(
         face = _tracked(found[np.array([row])])
         _feed(judge, embedder, frame, face, index)
         assert not judge.verdicts([0], face)
-    assert judge.decisions >= 5  # he was looked at, and refused each time
+    assert judge.decisions >= 1  # he was looked at, refused, and is now a clear stranger
+    assert [t.stranger for t in judge._tracks.values()] == [True]
 
 
 def test_mixed_evidence_is_not_enough(world: World, embedder: FaceEmbedder, detector: Any) -> None:
@@ -184,7 +185,7 @@ def test_mixed_evidence_is_not_enough(world: World, embedder: FaceEmbedder, dete
     other = found[np.array([int(np.argmin(np.abs(found.xyxy[:, 0] - stranger[0])))])]
     face = _tracked(a0)
     judge.observe(f0, face, [0], 0)
-    tags = [SampleTag(7, 0, 0)] * 3
+    tags = judge.tags([0], face, 0) * 3
     vectors, quality = zip(
         *(embedder.embed_samples(f, d.xyxy) for f, d in ((f0, a0), (f1, a1), (frame, other))),
         strict=True,
@@ -250,13 +251,24 @@ def test_near_only_counts_faces_the_tracker_could_swap() -> None:
     assert not near(face, np.array([400, 100, 500, 220], np.float32))
 
 
-def test_sampling_schedule(world: World, embedder: FaceEmbedder, detector: Any) -> None:
-    """Every frame until three samples, then every other frame; decided: every 30th."""
+@pytest.mark.parametrize(
+    "rules, expected",
+    [
+        # undecided: every frame until three samples, every other one until the window is
+        # full, then every slow_every frames
+        (TrackRules(window=5, slow_every=4, reject_distance=1.9), [0, 1, 2, 4, 6, 10, 14]),
+        # far from everyone enrolled after three samples: a stranger, sampled rarely
+        (TrackRules(window=5, slow_every=4, stranger_every=6), [0, 1, 2, 8, 14]),
+    ],
+)
+def test_sampling_schedule(
+    world: World, embedder: FaceEmbedder, detector: Any, rules: TrackRules, expected: list[int]
+) -> None:
     _enrolled_astronaut(world, embedder, detector)
     frame, _, stranger = two_people()
     found = detector.detect(frame)
     face = _tracked(found[np.array([int(np.argmin(np.abs(found.xyxy[:, 0] - stranger[0])))])])
-    judge = TrackJudge(world.faces, TrackRules(window=5, slow_every=4))
+    judge = TrackJudge(world.faces, rules)
     sampled = []
     for index in range(16):
         judge.observe(frame, face, [0], index)
@@ -265,7 +277,7 @@ def test_sampling_schedule(world: World, embedder: FaceEmbedder, detector: Any) 
             tags = judge.tags([0], face, index)
             vectors, quality = embedder.embed_samples(frame, face.xyxy)
             judge.add(tags, vectors, quality, index)
-    assert sampled == [0, 1, 2, 4, 6, 10, 14]
+    assert sampled == expected
 
 
 # --- the gate, end to end --------------------------------------------------------------------

@@ -23,12 +23,14 @@ from bystander.consent.models import ConsentError, ConsentKind, Scope, utc
 from bystander.consent.store import ConsentStore
 from bystander.evidence.vault import TemplateVault
 
-#: Default Euclidean distance threshold for dlib descriptors, from
-#: ``benchmarks/face_match_study.py`` (45 identities, 70,752 impostor pairs): FAR 0.003%
-#: of impostor pairs (2) and 0.1% of identity pairs (1 of 990) ever accepted; FRR 8% across
-#: video frames of one person. 0.48 is the largest value with pair FAR <= 0.1%, but 2% of
-#: identity pairs are then accepted at least once; dlib's usual 0.6 gives a 4% pair FAR.
-DEFAULT_THRESHOLD = 0.42
+#: Default Euclidean distance threshold for one dlib descriptor against a template (still
+#: images; tracks use ``recognition.tracks.TrackRules``). From
+#: ``benchmarks/keep_visible_study.py`` (BENCHMARKS.md, issue 22): 62 identities, 5,620 tune
+#: impostor pairs, none closer than 0.456; 4,901 held-out impostor pairs (other photos and
+#: real video of other people), none closer than 0.482. At 0.45 no impostor pair of either
+#: split is accepted, and 65% of cross-photo genuine pairs (different photos of one person),
+#: 94% of held-out photo-to-video pairs are. dlib's usual 0.6 accepts 1.1% of impostor pairs.
+DEFAULT_THRESHOLD = 0.45
 #: The runner-up subject must be at least this much farther than the best, or we redact.
 DEFAULT_MARGIN = 0.05
 

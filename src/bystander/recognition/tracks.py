@@ -16,7 +16,8 @@ less than ``min_similarity`` with the previous frame's: a cut), another face nea
 including a face the tracker lost a moment ago (where tracks swap), or a re-verification
 sample far from the accepted subject. Accepted tracks are re-sampled every
 ``reverify_every`` frames; undecided ones every ``sample_every`` frames (every frame until
-``min_samples``), slower (``slow_every``) once ``window`` samples have not been enough.
+``min_samples``), slower (``slow_every``) once ``window`` samples have not been enough, and
+only every ``stranger_every`` frames once the evidence is far from everyone enrolled.
 
 ``TrackJudge`` holds this state for one stream; the gate feeds it frames and samples. It
 never looks at consent: the gate checks consent on every frame for accepted tracks.
@@ -24,6 +25,7 @@ never looks at consent: the gate checks consent on every frame for accepted trac
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,8 +49,8 @@ class TrackRules:
     ``benchmarks/keep_visible_study.py`` (see BENCHMARKS.md, issue 22).
     """
 
-    accept_distance: float = 0.50
-    sample_distance: float = 0.55
+    accept_distance: float = 0.45
+    sample_distance: float = 0.50
     min_samples: int = 3
     min_weight: float = 0.15
     agree_share: float = 0.75
@@ -57,8 +59,11 @@ class TrackRules:
     sample_every: int = 2
     slow_every: int = 15
     reverify_every: int = 30
-    #: a re-verification sample this far from the accepted subject is a doubt
+    #: a re-verification sample this far from the accepted subject is a doubt; a track whose
+    #: evidence is this far from everyone enrolled is a stranger, sampled every
+    #: ``stranger_every`` frames only
     reject_distance: float = 0.60
+    stranger_every: int = 30
     min_similarity: float = 0.6
     max_jump: float = 0.75
     size_change: tuple[float, float] = (0.6, 1.6)
@@ -70,7 +75,8 @@ class TrackRules:
             raise ValueError("need 0 < accept_distance <= sample_distance < 2")
         if self.min_samples < 1 or self.window < self.min_samples:
             raise ValueError("need 1 <= min_samples <= window")
-        if min(self.sample_every, self.slow_every, self.reverify_every) < 1:
+        intervals = (self.sample_every, self.slow_every, self.reverify_every, self.stranger_every)
+        if min(intervals) < 1:
             raise ValueError("sampling intervals must be >= 1 frame")
         if not 0.0 < self.agree_share <= 1.0:
             raise ValueError("agree_share must be in (0, 1]")
@@ -89,7 +95,11 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class SampleTag:
-    """Which track (and which stretch of it, ``segment``) a sample was taken from."""
+    """Which track (and which stretch of it, ``segment``) a sample was taken from.
+
+    Segments are numbered across all tracks of a judge, so a late sample can never land in
+    another stretch or another track that reuses the id (a new file, a new tracker).
+    """
 
     track_id: int
     segment: int
@@ -108,14 +118,16 @@ class _Track:
     weights: list[float] = field(default_factory=list)
     last_sampled: int = -(10**9)
     verdict: Verdict | None = None
+    stranger: bool = False
     restarts: int = 0
 
-    def restart(self) -> None:
+    def restart(self, segment: int) -> None:
         """A doubt: the evidence so far may belong to someone else."""
-        self.segment += 1
+        self.segment = segment
         self.vectors.clear()
         self.weights.clear()
         self.verdict = None
+        self.stranger = False
         self.last_sampled = -(10**9)
         self.restarts += 1
 
@@ -127,6 +139,7 @@ class TrackJudge:
         self.faces = faces
         self.rules = rules or TrackRules()
         self._tracks: dict[int, _Track] = {}
+        self._segments = itertools.count(1)
         self.decisions = 0  # decision attempts (vault look-ups), for benchmarks
         self.doubts: Counter[str] = Counter()  # doubts raised, by reason (for studies)
 
@@ -151,13 +164,14 @@ class TrackJudge:
             look = face_look(frame, box)
             track = self._tracks.get(track_id)
             if track is None:
-                self._tracks[track_id] = _Track(track_id, index, index, box, look)
+                segment = next(self._segments)
+                self._tracks[track_id] = _Track(track_id, index, index, box, look, segment)
                 continue
             others = [faces.xyxy[r] for r in range(len(faces)) if r != row] + lost
             reason = self._doubt(track, box, look, others, index)
             if reason is not None:
                 self.doubts[reason] += 1
-                track.restart()
+                track.restart(next(self._segments))
             track.last_seen, track.box, track.look = index, box, look
         gone = [t for t, v in self._tracks.items() if index - v.last_seen > 2 * rules.remember_lost]
         for track_id in gone:
@@ -197,6 +211,8 @@ class TrackJudge:
                 continue
             if track.verdict is not None:
                 every = rules.reverify_every
+            elif track.stranger:
+                every = rules.stranger_every
             elif len(track.vectors) < rules.min_samples:
                 every = 1
             elif len(track.vectors) < rules.window:
@@ -265,6 +281,7 @@ class TrackJudge:
         ranked = sorted(scored.items(), key=lambda item: float(item[1].distances[0]))
         subject_id, best = ranked[0]
         distance = float(best.distances[0])
+        track.stranger = distance > rules.reject_distance
         if distance > rules.accept_distance:
             return
         agree = float(np.mean(best.distances[1:] <= rules.sample_distance))
@@ -283,7 +300,8 @@ class TrackJudge:
         scored = self.faces.distances(np.asarray(vector, dtype=np.float32)[None, :])
         mine = scored.get(verdict.subject_id)
         if mine is None or float(mine.distances[0]) > self.rules.reject_distance:
-            track.restart()
+            self.doubts["reverify"] += 1
+            track.restart(next(self._segments))
 
     # -- answers ------------------------------------------------------------------------
 
