@@ -242,13 +242,24 @@ def test_doubts_throw_the_evidence_away(
     judge.observe(cv2.flip(frame, 0), _tracked(face), [0], 7)
     assert judge.doubts["look"] == 1
 
+    # a much smaller face takes the track over (a face behind it, a false detection)
+    judge.observe(cv2.flip(frame, 0), _tracked(face), [0], 8)
+    small = face.xyxy[0].copy()
+    small[2:] = small[:2] + (small[2:] - small[:2]) * 0.4
+    taken = Detections(small[None, :], np.array([0.9]), np.array([7]), ["detected"])
+    judge.observe(cv2.flip(frame, 0), taken, [0], 9)
+    assert judge.doubts["size"] == 1
+
 
 def test_near_only_counts_faces_the_tracker_could_swap() -> None:
     face = np.array([100, 100, 200, 220], np.float32)
     assert near(face, np.array([210, 100, 310, 220], np.float32))  # same size, close
+    assert near(face, np.array([150, 120, 250, 250], np.float32))  # same size, overlapping
     assert not near(face, np.array([210, 100, 240, 130], np.float32))  # small, apart
-    assert near(face, np.array([180, 180, 210, 210], np.float32))  # small but overlapping
-    assert not near(face, np.array([400, 100, 500, 220], np.float32))
+    assert not near(face, np.array([400, 100, 500, 220], np.float32))  # far
+    # a small detection inside the face (a flower behind it): if it took the track over,
+    # the track's size would change, a doubt of its own
+    assert not near(face, np.array([180, 180, 210, 210], np.float32))
 
 
 @pytest.mark.parametrize(

@@ -327,11 +327,10 @@ def _centre_distance(a: FloatArray, b: FloatArray) -> float:
 
 
 def near(box: FloatArray, other: FloatArray) -> bool:
-    """Whether the tracker could swap ``box``'s face with ``other``: they overlap, or
-    ``other`` is of a similar size (0.5-2x as tall) and overlaps ``box`` grown 1.5x."""
+    """Whether the tracker could swap ``box``'s face with ``other``: a face of a similar size
+    (0.5-2x as tall) overlapping ``box`` grown 1.5x. A much smaller or larger face taking
+    over the track changes its size, which is a doubt of its own."""
     x1, y1, x2, y2 = (float(v) for v in box[:4])
-    if other[0] < x2 and other[2] > x1 and other[1] < y2 and other[3] > y1:
-        return True
     ratio = float(other[3] - other[1]) / max(y2 - y1, 1.0)
     if not 0.5 < ratio < 2.0:
         return False
