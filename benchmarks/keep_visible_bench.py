@@ -1,11 +1,15 @@
 """What keeping consenting people visible costs: protect throughput with and without a gate.
 
-Builds a 1280x720 clip with two real faces (scikit-image's astronaut, enrolled with separate
-consent, and the cameraman, a stranger), then protects it with the same settings three ways,
+By default builds a 1280x720 clip with two real faces (scikit-image's astronaut, enrolled with
+separate consent, and the cameraman, a stranger); with ``--clip`` protects a real video
+instead, its person enrolled from the clip's first ``--enrol-seconds`` (``video_samples``, as
+``bystander enroll add --video``). The clip is protected with the same settings three ways,
 interleaved, in one process: no gate (everyone redacted), ``--keep-visible enrolled`` (dlib in
-its child process), and ``--keep-visible badges`` (nobody wears one: the cost of looking).
+its child process, as ``bystander protect``), and ``--keep-visible badges`` (nobody wears
+one: the cost of looking).
 
     python benchmarks/keep_visible_bench.py [--frames 90] [--repeats 3] [--preset realtime]
+    python benchmarks/keep_visible_bench.py --clip ../shared/data/egoblur/gen1-test_video.mp4
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=90)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--preset", default="realtime")
+    parser.add_argument("--clip", type=Path, default=None, help="a real video of one person")
+    parser.add_argument("--enrol-seconds", type=float, default=5.0)
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="bystander-bench-"))
@@ -52,34 +58,52 @@ def main() -> None:
     from bystander.evidence.db import init_db, make_engine
     from bystander.evidence.vault import TemplateVault
     from bystander.recognition import FaceEmbedder, enroll
-    from bystander.visibility import KeepVisible, close_gate, open_gate
+    from bystander.recognition.enrolment import enroll_samples, video_samples
+    from bystander.visibility import FILE_MAX_LAG, KeepVisible, close_gate, open_gate
     from bystander.vision.detectors import create_detector
     from bystander.vision.protect import Protector, ProtectSettings
     from bystander.vision.synthetic import astronaut_head, write_clip
 
-    clip = home / "clip.mp4"
-    write_clip(clip, [scene(1280, 720, i) for i in range(args.frames)], fps=30, audio=False)
     engine = make_engine()
     init_db(engine)
     sink = AuditLog(engine)
     store = ConsentStore(engine, sink)
-    store.grant("ds-astro", [Scope.FACE_ENROLMENT], kind=ConsentKind.SEPARATE)
+    store.grant("ds-1", [Scope.FACE_ENROLMENT], kind=ConsentKind.SEPARATE)
     detector = create_detector("centerface")
-    enroll(
-        "ds-astro",
-        [astronaut_head()[0]],
-        store,
-        TemplateVault(engine, sink=sink),
-        FaceEmbedder(),
-        lambda f: np.asarray(detector.detect(f).xyxy, dtype=np.float32),
-    )
+
+    def find(frame: np.ndarray) -> np.ndarray:
+        return np.asarray(detector.detect(frame).xyxy, dtype=np.float32)
+
+    vault = TemplateVault(engine, sink=sink)
+    if args.clip is None:
+        clip = home / "clip.mp4"
+        write_clip(clip, [scene(1280, 720, i) for i in range(args.frames)], fps=30, audio=False)
+        enroll("ds-1", [astronaut_head()[0]], store, vault, FaceEmbedder(), find)
+        what = f"1280x720 synthetic, {args.frames} frames, 2 faces (1 enrolled)"
+    else:
+        import av
+
+        clip = args.clip
+        with av.open(str(clip)) as container:
+            stream = container.streams.video[0]
+            rate = float(stream.average_rate or 30)
+            first = []
+            for frame in container.decode(video=0):
+                if len(first) >= args.enrol_seconds * rate:
+                    break
+                first.append(frame.to_ndarray(format="rgb24"))
+        samples = video_samples(iter(first), FaceEmbedder(), find)
+        enroll_samples("ds-1", samples, store, vault)
+        what = f"{clip.name} (enrolled from its first {args.enrol_seconds:g} s)"
 
     ways: dict[str, tuple[KeepVisible, ...]] = {
         "everyone redacted": (),
         "--keep-visible enrolled": (KeepVisible.ENROLLED,),
         "--keep-visible badges": (KeepVisible.BADGES,),
     }
-    gates = {name: open_gate(kinds, engine, sink) for name, kinds in ways.items()}
+    gates = {
+        name: open_gate(kinds, engine, sink, max_lag=FILE_MAX_LAG) for name, kinds in ways.items()
+    }
     fps: dict[str, list[float]] = {name: [] for name in ways}
     kept: dict[str, int] = {}
     work: dict[str, str] = {}
@@ -104,8 +128,7 @@ def main() -> None:
         close_gate(gate)
 
     base = statistics.median(fps["everyone redacted"])
-    print(f"1280x720, {args.frames} frames, 2 faces (1 enrolled), preset {args.preset}, "
-          f"median of {args.repeats}")
+    print(f"{what}, preset {args.preset}, median of {args.repeats}")
     print(f"{'mode':<26}{'fps':>8}{'vs plain':>10}{'kept visible':>14}  work per run")
     for name in ways:
         median = statistics.median(fps[name])

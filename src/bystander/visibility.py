@@ -20,12 +20,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from bystander.errors import InputError
-from bystander.recognition.matcher import Identified
+from bystander.recognition.quality import FaceQuality
+from bystander.recognition.tracks import SampleTag, TrackRules, box_area, face_look
 from bystander.vision.detections import Detections, FloatArray
 from bystander.vision.pipeline import Frame, KeptVisible, VisibilityGate
 
@@ -35,10 +35,17 @@ if TYPE_CHECKING:
     from bystander.badges.policy import BadgeConsent
     from bystander.badges.tokens import BadgeRegistry
     from bystander.evidence.events import EventSink
+    from bystander.recognition.background import SampleQueue
     from bystander.recognition.matcher import ConsentedFaces
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
+
+#: How long a frame waits at most for a late batch of samples (``max_lag``); past that the
+#: embedder is restarted and the batch's faces stay redacted.
+_WAIT_S = 10.0
+#: Protecting a file, a batch of samples may be this many frames late before a frame waits.
+FILE_MAX_LAG = 3
 
 #: Faces smaller than this (height in pixels) are never recognised: their embeddings are too
 #: unreliable to risk leaving a stranger visible. They stay redacted.
@@ -52,9 +59,9 @@ def utc_now() -> datetime:
 class Embedder(Protocol):
     """``FaceEmbedder`` or ``ProcessEmbedder`` (``bystander.recognition``)."""
 
-    def embed(
+    def embed_samples(
         self, frame_rgb: npt.NDArray[np.uint8], boxes_xyxy: npt.ArrayLike
-    ) -> npt.NDArray[np.float32]: ...
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]: ...
 
 
 class KeepVisible(StrEnum):
@@ -143,14 +150,21 @@ class TrackMemory(Generic[T]):
 class EnrolledFaceGate:
     """Keeps visible the faces of enrolled people with valid consent at the frame's time.
 
-    Only faces at least ``min_face_px`` tall and wholly inside the frame are compared; the
-    matcher answers None (redact) when unsure. Consent is checked on every frame at
-    ``clock()``'s time, so a withdrawal applies from the next frame on.
+    Decides per track (``bystander.recognition.tracks``): a tracked face stays redacted
+    until its samples (embedded off the frame path, a batch at a time) add up to consistent
+    evidence for one enrolled subject, and again after any doubt (a gap, a cut, a face
+    nearby). Only faces at least ``min_face_px`` tall and wholly inside the frame are
+    sampled. Consent is checked on every frame at ``clock()``'s time, so a withdrawal
+    applies from the next frame on. Faces without a track (a still image) are judged one by
+    one on a single embedding at the matcher's threshold; in a video (once any tracked face
+    was seen) an untracked face stays redacted.
 
-    Embedding a face costs about 0.1 s, so a tracked face's answer (who, or nobody) is
-    reused on the following frames while it stays itself (``TrackMemory``), and the face is
-    embedded again after ``reverify_every`` frames or at any doubt. ``reverify_every=1``
-    embeds every face in every frame.
+    With a ``ProcessEmbedder`` (the default) samples are embedded in its child while frames
+    go on (``background``); with an in-process ``FaceEmbedder`` they are embedded at once.
+    ``max_batch`` caps the faces embedded in one batch. ``max_lag`` (frames) bounds how long
+    a batch may stay unanswered before a frame waits for it: None (live capture) never
+    waits; protecting a file waits after a few frames, so a slow machine delays decisions
+    by at most that many frames instead of leaving people redacted for long.
     """
 
     def __init__(
@@ -159,55 +173,105 @@ class EnrolledFaceGate:
         embedder: Embedder | None = None,
         *,
         min_face_px: int = MIN_RECOGNISABLE_PX,
-        reverify_every: int = 10,
+        rules: TrackRules | None = None,
         clock: Clock = utc_now,
+        background: bool | None = None,
+        max_batch: int = 4,
+        max_lag: int | None = None,
     ) -> None:
-        if embedder is None:
-            from bystander.recognition.worker import ProcessEmbedder
+        from bystander.recognition.background import BackgroundSamples, InlineSamples
+        from bystander.recognition.tracks import TrackJudge
+        from bystander.recognition.worker import ProcessEmbedder
 
+        if embedder is None:
             embedder = ProcessEmbedder()
+        if background is None:
+            background = isinstance(embedder, ProcessEmbedder)
+        if background and not isinstance(embedder, ProcessEmbedder):
+            raise ValueError("background sampling needs a ProcessEmbedder")
         self.faces = faces
         self.embedder = embedder
         self.min_face_px = min_face_px
         self.clock = clock
-        self.memory: TrackMemory[Identified] = TrackMemory(reverify_every)
+        self.max_batch = max(1, max_batch)
+        self.judge = TrackJudge(faces, rules)
+        self.samples: SampleQueue[SampleTag] = (
+            BackgroundSamples(embedder)  # type: ignore[arg-type]
+            if background
+            else InlineSamples(embedder)
+        )
+        self.max_lag = max_lag
         self.embedded = 0  # faces embedded so far (for benchmarks and tests)
+        self._video = False
+        self._sent_at = 0
 
     def visible(self, frame: Frame, faces: Detections, index: int) -> dict[int, KeptVisible]:
+        enrolled = self._enrolled()
+        if not enrolled:
+            self.judge.forget()
+            return {}
         height, width = frame.shape[:2]
         box = faces.xyxy
-        candidates = np.flatnonzero(
-            (faces.heights >= self.min_face_px)
-            & (box[:, 0] >= 0)
-            & (box[:, 1] >= 0)
-            & (box[:, 2] <= width)
-            & (box[:, 3] <= height)
-        ).tolist()
-        enrolled = self._enrolled()
-        if not candidates or not enrolled:
-            self.memory.forget()
-            return {}
-        answers, fresh, looks = self.memory.split(frame, faces, candidates, index)
-        if fresh:
-            embeddings = self.embedder.embed(frame, box[fresh])
-            matches = self.faces.match(embeddings, at=self.clock())
-            del embeddings  # in memory only, never kept
-            self.embedded += len(fresh)
-            for row, match in zip(fresh, matches, strict=True):
-                answers[row] = _Known(match, index, index, box[row].copy(), looks[row])
-        self.memory.remember(faces, answers)
+        candidates = set(
+            np.flatnonzero(
+                (faces.heights >= self.min_face_px)
+                & (box[:, 0] >= 0)
+                & (box[:, 1] >= 0)
+                & (box[:, 2] <= width)
+                & (box[:, 3] <= height)
+            ).tolist()
+        )
+        tracked = [row for row in range(len(faces)) if int(faces.track_ids[row]) >= 0]
+        self._video = self._video or bool(tracked)
+        self.judge.observe(frame, faces, tracked, index)
+        late = self.max_lag is not None and index - self._sent_at >= self.max_lag
+        self._collect(index, wait=late)
+        sample = [row for row in tracked if row in candidates]
+        due = self.judge.due(sample, faces, index)[: self.max_batch]
+        if due and not self.samples.busy:
+            tags = self.judge.tags(due, faces, index)
+            self.samples.submit(frame, box[due], tags)
+            self.embedded += len(due)
+            self._sent_at = index
+            self._collect(index)  # answered at once when embedding in this thread
+        who: dict[int, tuple[str, str]] = {
+            row: (v.subject_id, v.consent_id)
+            for row, v in self.judge.verdicts(sample, faces).items()
+        }
+        if not self._video:
+            untracked = sorted(r for r in candidates if int(faces.track_ids[r]) < 0)
+            who.update(self._still(frame, box, untracked))
         at = self.clock()
         kept: dict[int, KeptVisible] = {}
-        for row, known in answers.items():
-            who = known.who
-            if who is None or (who.subject_id, who.consent_id) not in enrolled:
-                continue  # nobody to keep, or the template was removed
-            if row not in fresh and not self.faces.consent_valid(
-                who.subject_id, who.consent_id, at
-            ):
+        for row, (subject_id, consent_id) in who.items():
+            if (subject_id, consent_id) not in enrolled:
+                continue  # the template was removed
+            if not self.faces.consent_valid(subject_id, consent_id, at):
                 continue
-            kept[row] = KeptVisible(f"enrolled {who.subject_id}", who.consent_id)
+            kept[row] = KeptVisible(f"enrolled {subject_id}", consent_id)
         return kept
+
+    def _collect(self, index: int, wait: bool = False) -> None:
+        wait_s = _WAIT_S if wait and self.samples.busy else 0.0
+        for answer in self.samples.collect(wait_s):
+            self.judge.add(answer.tags, answer.vectors, answer.quality, index)
+
+    def _still(
+        self, frame: Frame, box: FloatArray, rows: list[int]
+    ) -> dict[int, tuple[str, str]]:
+        """Faces of a still image, each on one embedding (no track to gather evidence)."""
+        if not rows or self.samples.busy:
+            return {}
+        vectors, quality = self.embedder.embed_samples(frame, box[rows])
+        self.embedded += len(rows)
+        matches = self.faces.match(vectors, at=self.clock())
+        del vectors  # in memory only, never kept
+        min_weight = self.judge.rules.min_weight
+        return {
+            row: (match.subject_id, match.consent_id)
+            for row, match, q in zip(rows, matches, quality, strict=True)
+            if match is not None and FaceQuality.from_row(q).weight >= min_weight
+        }
 
     def _enrolled(self) -> set[tuple[str, str]]:
         """(subject, consent record) of every template for this purpose, right now."""
@@ -225,19 +289,8 @@ class EnrolledFaceGate:
             close()
 
 
-def _area(box: FloatArray) -> float:
-    return float(max(0.0, box[2] - box[0]) * max(0.0, box[3] - box[1]))
-
-
-def _look(frame: Frame, box: FloatArray) -> FloatArray:
-    """A face's 16x16 grey thumbnail, zero-mean and unit-norm (for correlation)."""
-    x1, y1, x2, y2 = (round(float(v)) for v in box[:4])
-    patch = frame[max(0, y1) : max(y1 + 1, y2), max(0, x1) : max(x1 + 1, x2)]
-    grey = patch.mean(axis=2, dtype=np.float32) if patch.size else np.zeros((1, 1), np.float32)
-    small = cv2.resize(grey, (16, 16), interpolation=cv2.INTER_AREA).reshape(-1)
-    small -= small.mean()
-    norm = float(np.linalg.norm(small))
-    return (small / norm if norm > 1e-6 else small).astype(np.float32)
+_area = box_area
+_look = face_look
 
 
 def _crowded(row: int, faces: Detections) -> bool:
@@ -370,8 +423,12 @@ def open_gate(
     purpose: str | None = None,
     badge_registry: BadgeRegistry | None = None,
     clock: Clock = utc_now,
+    max_lag: int | None = None,
 ) -> VisibilityGate | None:
-    """The gate for ``kinds`` over the evidence store at ``engine`` (None for no kinds)."""
+    """The gate for ``kinds`` over the evidence store at ``engine`` (None for no kinds).
+
+    ``max_lag``: see ``EnrolledFaceGate`` (None for live capture, ``FILE_MAX_LAG`` for files).
+    """
     if not kinds:
         return None
     from bystander.consent.store import ConsentStore
@@ -385,7 +442,7 @@ def open_gate(
 
         vault = TemplateVault(engine, sink=sink)
         faces = ConsentedFaces(vault, consents, purpose or DEFAULT_PURPOSE)
-        gates.append(EnrolledFaceGate(faces, clock=clock))
+        gates.append(EnrolledFaceGate(faces, clock=clock, max_lag=max_lag))
     if KeepVisible.BADGES in kinds:
         from bystander.badges.policy import BadgeConsent
         from bystander.badges.tokens import BadgeRegistry, signing_key

@@ -231,18 +231,19 @@ def signing_identity() -> DeviceIdentity:
 def visibility_gate(
     kinds: Sequence[KeepVisible], database: str | None
 ) -> Iterator[VisibilityGate | None]:
-    """The ``--keep-visible`` gate over the evidence store (None when no kinds are asked)."""
+    """The ``--keep-visible`` gate for protecting files over the evidence store (None when no
+    kinds are asked); batches of face samples are waited for once they are a few frames late."""
     if not kinds:
         yield None
         return
     from bystander.evidence.audit import AuditLog
     from bystander.evidence.db import init_db, make_engine
-    from bystander.visibility import close_gate, open_gate
+    from bystander.visibility import FILE_MAX_LAG, close_gate, open_gate
 
     engine = make_engine(database)
     try:
         init_db(engine)
-        gate = open_gate(kinds, engine, AuditLog(engine))
+        gate = open_gate(kinds, engine, AuditLog(engine), max_lag=FILE_MAX_LAG)
         try:
             yield gate
         finally:

@@ -1,6 +1,8 @@
 """`bystander enroll ...`: enrol a consenting person's face, list and remove templates.
 
 bystander enroll add ds-7f3a --photo me.jpg [--photo me2.jpg] [--purpose consent_recognition]
+bystander enroll add ds-7f3a --video selfie.mp4        # a 5-second selfie video, one face
+
 bystander enroll list [--json]
 bystander enroll remove ds-7f3a
 """
@@ -19,11 +21,19 @@ import typer
 
 from bystander.cli.common import out_console, print_json, user_errors
 from bystander.consent.store import ConsentStore
+from bystander.errors import InputError
 from bystander.evidence.audit import AuditLog
 from bystander.evidence.db import init_db, make_engine
 from bystander.evidence.vault import TemplateVault
 from bystander.recognition.embedder import FaceEmbedder
-from bystander.recognition.enrolment import DEFAULT_PURPOSE, enroll
+from bystander.recognition.enrolment import (
+    DEFAULT_PURPOSE,
+    Samples,
+    combined,
+    enroll_samples,
+    photo_samples,
+    video_samples,
+)
 from bystander.vision.image_io import read_image
 
 enroll_app = typer.Typer(
@@ -66,32 +76,70 @@ def _detector() -> Any:
     return find
 
 
+#: At most this much of an enrolment video is read (a selfie clip of a few seconds).
+MAX_VIDEO_FRAMES = 300
+
+
+def _video_frames(path: Path) -> Iterator[npt.NDArray[np.uint8]]:
+    """RGB frames of the first ``MAX_VIDEO_FRAMES`` of ``path``; unreadable: one clear line."""
+    import av
+
+    if not path.is_file():
+        raise InputError(f"--video: no such file: {path}")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise InputError(f"--video: {path} has no video stream")
+            for index, frame in enumerate(container.decode(video=0)):
+                if index >= MAX_VIDEO_FRAMES:
+                    return
+                yield np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
+    except av.error.FFmpegError as exc:
+        raise InputError(f"--video: cannot read {path}: {exc}") from None
+
+
 @enroll_app.command("add")
 def add_command(
     subject: str = typer.Argument(..., help="The data subject's pseudonymous id."),
-    photo: list[Path] = typer.Option(..., "--photo", help="A photo showing exactly one face."),
+    photo: list[Path] = typer.Option(
+        [], "--photo", help="A photo showing exactly one face (repeatable)."
+    ),
+    video: Path | None = typer.Option(
+        None, "--video", help="A short video of the person alone (the first 10 s are used)."
+    ),
     purpose: str = typer.Option(DEFAULT_PURPOSE, "--purpose", help="The template's purpose."),
     database: str | None = _DATABASE,
     json_out: bool = _JSON,
 ) -> None:
-    """Enrol SUBJECT (needs separate consent for face-enrolment; guardian's if under 14)."""
+    """Enrol SUBJECT (needs separate consent for face-enrolment; guardian's if under 14).
+
+    Give one or more --photo, a --video, or both: all their samples make one template.
+    """
     with user_errors(), _open(database) as ctx:
-        images = [read_image(path).rgb for path in photo]
-        result = enroll(
-            subject,
-            images,
-            ctx.consents,
-            ctx.vault,
-            FaceEmbedder(),
-            _detector(),
-            sink=ctx.sink,
-            purpose=purpose,
-        )
+        if not photo and video is None:
+            raise InputError("give at least one --photo or a --video")
+        embedder, find = FaceEmbedder(), _detector()
+        parts: list[Samples] = []
+        if photo:
+            images = [read_image(path).rgb for path in photo]
+            parts.append(photo_samples(images, embedder, find))
+        if video is not None:
+            parts.append(video_samples(_video_frames(video), embedder, find))
+        samples = combined(*parts)
+        try:
+            result = enroll_samples(
+                subject, samples, ctx.consents, ctx.vault, sink=ctx.sink, purpose=purpose
+            )
+        finally:
+            samples.clear()
+            for part in parts:
+                part.clear()
         if json_out:
             print_json(result.__dict__)
         else:
             out_console.print(
-                f"enrolled {result.subject_id}: template {result.template_id} "
+                f"enrolled {result.subject_id} from {result.photos} face sample(s): "
+                f"template {result.template_id} "
                 f"(consent {result.consent_record_id}, purpose {result.purpose})"
             )
 

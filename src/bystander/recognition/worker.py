@@ -8,6 +8,9 @@ only a crop around each face crosses the pipe, the descriptors come back and are
 memory only. If the child dies or does not answer within ``timeout_s``, ``embed`` raises
 ``EmbedderError`` (the frame's faces are then all redacted) and the next call starts a new
 child.
+
+``send`` and ``receive`` split a request in two, so the caller can go on with its frames while
+the child works (``bystander.recognition.background``): one request at a time.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import threading
+import time
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -68,8 +72,10 @@ def _serve(conn: Connection, width_scale: float, jitter: int) -> None:
         if request is None:
             return
         try:
-            vectors = [embedder.embed(crop, box)[0] for crop, box in request]
-            conn.send(("ok", np.stack(vectors) if vectors else None))
+            samples = [embedder.embed_samples(crop, box) for crop, box in request]
+            vectors = np.concatenate([v for v, _ in samples]) if samples else None
+            quality = np.concatenate([q for _, q in samples]) if samples else None
+            conn.send(("ok", (vectors, quality)))
         except Exception as exc:
             conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
@@ -89,27 +95,83 @@ class ProcessEmbedder:
         self._lock = threading.Lock()
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
+        self._sent_at: float | None = None
+        self._sent_count = 0
 
     def embed(
         self, frame_rgb: npt.NDArray[np.uint8], boxes_xyxy: npt.ArrayLike
     ) -> npt.NDArray[np.float32]:
         """One 128-d descriptor per box, (N, 128) float32. Raises ``EmbedderError``."""
-        if not isinstance(frame_rgb, np.ndarray) or frame_rgb.dtype != np.uint8:
-            raise EmbedderError("frame must be a uint8 numpy array (H, W, 3) in RGB order")
-        if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
-            raise EmbedderError(f"frame must be (H, W, 3) RGB, got shape {frame_rgb.shape}")
-        boxes = np.asarray(boxes_xyxy, dtype=np.float64)
-        if boxes.size == 0:
-            return np.zeros((0, EMBEDDING_SIZE), dtype=np.float32)
-        if boxes.ndim != 2 or boxes.shape[1] < 4:
-            raise EmbedderError(f"boxes must be (N, 4) xyxy, got shape {boxes.shape}")
-        request = crops_for(frame_rgb, boxes)
+        return self.embed_samples(frame_rgb, boxes_xyxy)[0]
+
+    def embed_samples(
+        self, frame_rgb: npt.NDArray[np.uint8], boxes_xyxy: npt.ArrayLike
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Descriptors (N, 128) and quality rows (N, 3), waiting for the child."""
+        request, count = _request(frame_rgb, boxes_xyxy)
+        if count == 0:
+            return np.zeros((0, EMBEDDING_SIZE), np.float32), np.zeros((0, 3), np.float32)
         with self._lock:
+            if self._sent_at is not None:
+                raise EmbedderError("a request sent with send() is still unanswered")
             answer = self._ask(request)
-        vectors = np.asarray(answer, dtype=np.float32).reshape(len(boxes), EMBEDDING_SIZE)
-        if not np.isfinite(vectors).all():
-            raise EmbedderError("the face model returned a non-finite descriptor")
-        return vectors
+        return _answer(answer, count)
+
+    def send(self, frame_rgb: npt.NDArray[np.uint8], boxes_xyxy: npt.ArrayLike) -> int:
+        """Start embedding ``boxes`` without waiting; ``receive`` returns the answer.
+
+        Returns the number of faces sent. Only the crops are copied, so the frame may be
+        reused at once. Raises ``EmbedderError`` when a request is already out.
+        """
+        request, count = _request(frame_rgb, boxes_xyxy)
+        with self._lock:
+            if self._sent_at is not None:
+                raise EmbedderError("the face embedder is busy with an earlier request")
+            if count == 0:
+                return 0
+            conn = self._connection()
+            try:
+                conn.send(request)
+            except (OSError, ValueError) as exc:
+                self._stop()
+                raise EmbedderError(f"face embedder process died: {exc}") from None
+            self._sent_at, self._sent_count = time.monotonic(), count
+        return count
+
+    @property
+    def busy(self) -> bool:
+        """Whether a request from ``send`` is still out."""
+        return self._sent_at is not None
+
+    def receive(
+        self, wait_s: float = 0.0
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]] | None:
+        """The answer to ``send`` if it came within ``wait_s`` seconds, else None.
+
+        Raises ``EmbedderError`` when the child failed, died, or is past ``timeout_s``.
+        """
+        with self._lock:
+            if self._sent_at is None or self._conn is None:
+                return None
+            conn, sent_at, count = self._conn, self._sent_at, self._sent_count
+            try:
+                ready = conn.poll(max(0.0, wait_s))
+                if not ready:
+                    if time.monotonic() - sent_at > self.timeout_s:
+                        self._stop()
+                        raise EmbedderError(
+                            f"face embedder did not answer within {self.timeout_s:g} s"
+                        )
+                    return None
+                status, payload = conn.recv()
+            except (EOFError, OSError) as exc:
+                self._stop()
+                why = str(exc) or type(exc).__name__
+                raise EmbedderError(f"face embedder process died: {why}") from None
+            self._sent_at = None
+        if status != "ok":
+            raise EmbedderError(f"face embedder failed: {payload}")
+        return _answer(payload, count)
 
     def close(self) -> None:
         """Stop the child (it is started again on the next ``embed``)."""
@@ -177,6 +239,7 @@ class ProcessEmbedder:
     def _stop(self) -> None:
         conn, process = self._conn, self._process
         self._conn = self._process = None
+        self._sent_at = None
         if conn is not None:
             with contextlib.suppress(OSError, ValueError):
                 conn.send(None)
@@ -186,3 +249,31 @@ class ProcessEmbedder:
             if process.is_alive():
                 process.kill()
                 process.join(timeout=2.0)
+
+
+def _request(
+    frame_rgb: npt.NDArray[np.uint8], boxes_xyxy: npt.ArrayLike
+) -> tuple[list[tuple[npt.NDArray[np.uint8], npt.NDArray[np.float64]]], int]:
+    if not isinstance(frame_rgb, np.ndarray) or frame_rgb.dtype != np.uint8:
+        raise EmbedderError("frame must be a uint8 numpy array (H, W, 3) in RGB order")
+    if frame_rgb.ndim != 3 or frame_rgb.shape[2] != 3:
+        raise EmbedderError(f"frame must be (H, W, 3) RGB, got shape {frame_rgb.shape}")
+    boxes = np.asarray(boxes_xyxy, dtype=np.float64)
+    if boxes.size == 0:
+        return [], 0
+    if boxes.ndim != 2 or boxes.shape[1] < 4:
+        raise EmbedderError(f"boxes must be (N, 4) xyxy, got shape {boxes.shape}")
+    return crops_for(frame_rgb, boxes), len(boxes)
+
+
+def _answer(
+    payload: Any, count: int
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    try:
+        vectors = np.asarray(payload[0], dtype=np.float32).reshape(count, EMBEDDING_SIZE)
+        quality = np.asarray(payload[1], dtype=np.float32).reshape(count, 3)
+    except (TypeError, ValueError, IndexError):
+        raise EmbedderError("the face embedder sent a malformed answer") from None
+    if not np.isfinite(vectors).all():
+        raise EmbedderError("the face model returned a non-finite descriptor")
+    return vectors, quality
