@@ -92,7 +92,7 @@ def test_full_search_only_on_keyframes_and_regions_between() -> None:
     detector = MovingFaces(walking(0, 12))
     protector = FrameProtector(detector, tracker=FaceTracker(), lookback=3, keyframe_interval=4)
     done = run(protector, 12)
-    assert detector.full_calls == [0, 4, 8]
+    assert detector.full_calls == [0, 4, 8, 11]  # and the stream's last frame, at its end
     assert [index for index, _ in detector.region_calls] == [1, 2, 3, 5, 6, 7, 9, 10, 11]
     assert all(count == 1 for _, count in detector.region_calls)
     # the walking face is found in every frame, by one search or the other
@@ -229,3 +229,34 @@ def test_presets_map_to_keyframe_intervals() -> None:
     slow = ProtectSettings.from_preset("accurate")
     assert slow.keyframe_interval == 1 and slow.describe()["preset"] == "accurate"
     assert ProtectSettings(keyframe_interval=7, lookback=6).preset is None
+
+
+def test_a_face_that_appears_after_the_last_keyframe_is_found_at_the_end() -> None:
+    # 13 frames, keyframes 0, 5, 10: a face appears at frame 11 and no keyframe follows
+    box = [60.0, 40.0, 90.0, 80.0]
+    faces = {i: [box] for i in (11, 12)}
+    detector = MovingFaces(faces)
+    protector = FrameProtector(
+        detector, tracker=FaceTracker(), lookback=4, keyframe_interval=5
+    )
+    done = run(protector, 13)
+    assert [f.index for f in done] == list(range(13))
+    assert 12 in detector.full_calls  # the stream's end was searched in full
+    for frame in done[11:]:
+        assert len(frame.regions) >= 1
+        assert box_coverage(Redactor().mask(frame.regions, frame.image.shape), box) > 0.99
+    assert all(len(f.regions) == 0 for f in done[:11])
+
+
+def test_a_detector_failure_at_the_end_redacts_the_unsearched_frames() -> None:
+    class FailsAtTheEnd(MovingFaces):
+        def detect(self, frame: np.ndarray) -> Detections:
+            if self.at(frame) == 12:
+                raise RuntimeError("boom")
+            return super().detect(frame)
+
+    protector = FrameProtector(
+        FailsAtTheEnd({}), tracker=FaceTracker(), lookback=4, keyframe_interval=5
+    )
+    done = run(protector, 13)
+    assert [f.whole_frame for f in done] == [False] * 11 + [True, True]

@@ -143,6 +143,7 @@ class FrameProtector:
         self.visibility = visibility
         self._window: deque[_Pending] = deque()
         self._count = 0
+        self._searched = -1  # index of the last frame searched in full
         self.on_protected: list[Callable[[ProtectedFrame], None]] = []
 
     def protect(self, frame: Frame) -> ProtectedFrame:
@@ -156,12 +157,14 @@ class FrameProtector:
         return [p.image for p in self._push(frame)]
 
     def flush(self) -> list[Frame]:
+        self._search_tail()
         return [p.image for p in self._drain(0)]
 
     def push_frames(self, frame: Frame) -> list[ProtectedFrame]:
         return list(self._push(frame))
 
     def flush_frames(self) -> list[ProtectedFrame]:
+        self._search_tail()
         return list(self._drain(0))
 
     def _push(self, frame: Frame) -> Iterator[ProtectedFrame]:
@@ -174,6 +177,8 @@ class FrameProtector:
             assert self.tracker is not None
             expected = self.tracker.expected_boxes(max_missed=_SEARCH_MISSED)
             keyframe = self._cheaper_in_full(len(expected), height * width)
+        if keyframe:
+            self._searched = pending.index
         try:
             detections = self._detect(frame, expected if not keyframe else None)
         except Exception as exc:
@@ -197,6 +202,46 @@ class FrameProtector:
         pending.regions.append(regions)
         self._window.append(pending)
         yield from self._drain(self.lookback)
+
+    def _search_tail(self) -> None:
+        """At the end of a stream, search the last held frame in full if no keyframe came
+        after it, and carry any new face back through the held frames since the last full
+        search: a face that appears in the last frames of a video is found too."""
+        if not self._window or self._window[-1].index <= self._searched:
+            return
+        last = self._window[-1]
+        unsearched = [p for p in self._window if p.index > self._searched]
+        self._searched = last.index
+        try:
+            found = self.detector.detect(last.image)
+        except Exception as exc:
+            if self.abort_on_detector_error:
+                raise DetectorError(f"face detector failed on frame {last.index}: {exc}") from exc
+            for pending in unsearched:  # fail closed: these frames were never fully searched
+                pending.whole_frame = True
+                pending.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            return
+        if len(found) == 0:
+            return
+        known = Detections.merge(last.regions)
+        if len(known):
+            overlap = iou_matrix(found.xyxy, known.xyxy).max(axis=1)
+            found = found[np.flatnonzero(overlap < _REFIND_MIN_IOU)]
+        if len(found) == 0:
+            return
+        last.regions.append(found)
+        boxes = found.xyxy.copy()
+        growth = self.tracker.settings.growth if self.tracker is not None else 0.0
+        for pending in reversed(unsearched[:-1]):
+            hits = self._refind(pending, boxes) if isinstance(self.detector, RegionDetector) else []
+            grown = np.stack([_grow(box, 1.0 + growth) for box in boxes])
+            for row, hit in enumerate(hits):
+                if hit is not None:
+                    grown[row] = hit
+            boxes = grown
+            pending.regions.append(
+                Detections.from_boxes(boxes, sources=[SOURCE_LOOKBACK] * len(boxes))
+            )
 
     def _keep_visible(
         self, pending: _Pending, detections: Detections, regions: Detections
