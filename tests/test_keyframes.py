@@ -260,3 +260,20 @@ def test_a_detector_failure_at_the_end_redacts_the_unsearched_frames() -> None:
     )
     done = run(protector, 13)
     assert [f.whole_frame for f in done] == [False] * 11 + [True, True]
+
+
+def test_a_cut_is_searched_in_full_at_once() -> None:
+    # frames 0-6 dark, 7-12 bright (a cut at 7, between keyframes 5 and 10)
+    frames = numbered_frames(13)
+    for frame in frames[7:]:
+        frame[1:] = 220
+    box = [60.0, 40.0, 90.0, 80.0]
+    detector = MovingFaces({i: [box] for i in range(7, 13)})
+    protector = FrameProtector(detector, tracker=FaceTracker(), lookback=4, keyframe_interval=5)
+    done = []
+    for frame in frames:
+        done.extend(protector.push_frames(frame))
+    done += protector.flush_frames()
+    assert detector.full_calls[:3] == [0, 5, 7] and protector.cuts == 1
+    for frame in done[7:]:
+        assert box_coverage(Redactor().mask(frame.regions, frame.image.shape), box) > 0.99

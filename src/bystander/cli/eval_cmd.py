@@ -28,8 +28,10 @@ from bystander.cli.common import (
     schedule,
     user_errors,
 )
+from bystander.cli.conditions_cmd import run_conditions
 from bystander.errors import InputError
 from bystander.fsutil import write_text_atomic
+from bystander.measure.conditions import CONDITIONS
 from bystander.vision.datasets import (
     DEFAULT_FACE_HEIGHTS,
     FaceDataset,
@@ -76,7 +78,36 @@ def parse_heights(text: str) -> list[float]:
 
 def eval_command(
     dataset: Path = typer.Argument(
-        ..., help="Annotations: a dlib imglab .xml or a WIDER FACE .txt.", show_default=False
+        None,
+        help="Annotations: a dlib imglab .xml or a WIDER FACE .txt (not with --conditions).",
+        show_default=False,
+    ),
+    conditions: str = typer.Option(
+        None,
+        "--conditions",
+        help="Hard-conditions benchmark on the face library instead of DATASET: "
+        f"{','.join(CONDITIONS)} (any of them, or all), with deface on the same frames.",
+    ),
+    split: str = typer.Option(
+        "both", "--split", help="--conditions: dev (may be tuned on), held-out, or both."
+    ),
+    faces_dir: Path = typer.Option(
+        None, "--faces", help="--conditions: the folder benchmarks/fetch_face_packages.sh filled."
+    ),
+    dlib_dir: Path = typer.Option(
+        None,
+        "--dlib",
+        help="--conditions: dlib's example photos (default ../shared/data/dlib-faces).",
+    ),
+    condition_heights: str = typer.Option(
+        "24,32,48,64", "--condition-heights", help="--conditions: face heights (px)."
+    ),
+    deface: bool = typer.Option(
+        True, "--deface/--no-deface", help="--conditions: run deface on the same frames."
+    ),
+    seed: int = typer.Option(0, "--seed", help="--conditions: seed of every random choice."),
+    search: str = typer.Option(
+        "thorough", "--search", help="Full-frame search for stills: single, multi or thorough."
     ),
     images: Path = typer.Option(
         None, "--images", help="Image folder (default: the annotation file's folder)."
@@ -128,6 +159,26 @@ def eval_command(
 ) -> None:
     """Measure privacy quality: the share of annotated faces `protect` hides, by face size."""
     with user_errors():
+        if conditions is not None:
+            if dataset is not None:
+                raise InputError("give either DATASET or --conditions, not both")
+            settings = ProtectSettings(
+                detector=detector,
+                threshold=threshold,
+                backend=backend,
+                precision=precision,
+                threads=threads or None,
+                image_search=search,
+                redaction=RedactionSettings(shape=shape.mask_shape(), mask_scale=mask_scale),
+            )
+            run_conditions(
+                conditions, split, settings, faces_dir, dlib_dir,
+                [int(h) for h in parse_heights(condition_heights)],
+                deface, seed, output, json_out,
+            )  # fmt: skip
+            return
+        if dataset is None:
+            raise InputError("give an annotation file (DATASET) or --conditions")
         data = read_dataset(dataset, images)
         synthetic = None
         if paste_into_size is not None:
@@ -147,6 +198,7 @@ def eval_command(
             backend=backend,
             precision=precision,
             threads=threads or None,
+            image_search=search,
             redaction=RedactionSettings(shape=shape.mask_shape(), mask_scale=mask_scale),
             keyframe_interval=interval,
             lookback=lookback,

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -144,6 +145,8 @@ class FrameProtector:
         self._window: deque[_Pending] = deque()
         self._count = 0
         self._searched = -1  # index of the last frame searched in full
+        self._thumb: npt.NDArray[np.float32] | None = None
+        self.cuts = 0  # shot changes seen (each searched in full at once)
         self.on_protected: list[Callable[[ProtectedFrame], None]] = []
 
     def protect(self, frame: Frame) -> ProtectedFrame:
@@ -172,6 +175,8 @@ class FrameProtector:
         self._count += 1
         height, width = frame.shape[:2]
         keyframe = self._is_keyframe(pending.index)
+        cut = self._shot_changed(frame)
+        keyframe = keyframe or (cut and self.keyframe_interval > 1)
         expected = None
         if not keyframe:
             assert self.tracker is not None
@@ -202,6 +207,19 @@ class FrameProtector:
         pending.regions.append(regions)
         self._window.append(pending)
         yield from self._drain(self.lookback)
+
+    def _shot_changed(self, frame: Frame) -> bool:
+        """Whether ``frame`` starts a new shot (a cut): its 32x18 grey thumbnail differs from
+        the previous frame's by more than ``_CUT_DIFFERENCE`` on average. A cut is searched
+        in full at once: tracks from the old shot say nothing about where faces are now."""
+        small = cv2.resize(frame, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32)
+        thumb = small.mean(axis=2)
+        previous, self._thumb = self._thumb, thumb
+        if previous is None:
+            return False
+        changed = float(np.abs(thumb - previous).mean()) > _CUT_DIFFERENCE
+        self.cuts += int(changed)
+        return changed
 
     def _search_tail(self) -> None:
         """At the end of a stream, search the last held frame in full if no keyframe came
@@ -378,6 +396,8 @@ class FrameProtector:
 
 
 _REFIND_MIN_IOU = 0.2
+#: Mean grey-level change (0-255) between two frames' thumbnails that counts as a cut.
+_CUT_DIFFERENCE = 30.0
 #: Between keyframes, a track not re-found for this many frames is no longer searched for
 #: (it stays redacted at its predicted box until it expires; the next keyframe finds it
 #: again if it is still there).
