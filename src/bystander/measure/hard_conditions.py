@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
@@ -35,11 +34,27 @@ Progress = Callable[[str], None]
 
 
 def polygon_mask(polygon: npt.NDArray[np.float32], shape: tuple[int, ...]) -> BoolMask:
-    """Pixels whose centre lies inside ``polygon`` (clipped to the frame)."""
-    mask = np.zeros(shape[:2], dtype=np.uint8)
-    points = np.round(polygon * 16).astype(np.int32)  # 4 fractional bits
-    cv2.fillPoly(mask, [points], 1, lineType=cv2.LINE_8, shift=4)
-    return mask.astype(bool)
+    """Pixels whose centre lies inside the convex ``polygon`` (clipped to the frame).
+
+    Pixel (x, y) covers [x, x+1) x [y, y+1); its centre is (x + 0.5, y + 0.5).
+    """
+    height, width = shape[:2]
+    mask = np.zeros((height, width), dtype=bool)
+    x1, y1 = np.floor(polygon.min(axis=0)).astype(int)
+    x2, y2 = np.ceil(polygon.max(axis=0)).astype(int)
+    x1, y1, x2, y2 = max(0, x1), max(0, y1), min(width, x2), min(height, y2)
+    if x2 <= x1 or y2 <= y1:
+        return mask
+    xs = np.arange(x1, x2, dtype=np.float64)[None, :] + 0.5
+    ys = np.arange(y1, y2, dtype=np.float64)[:, None] + 0.5
+    corners = polygon.astype(np.float64)
+    signs = []
+    for (ax, ay), (bx, by) in zip(corners, np.roll(corners, -1, axis=0), strict=True):
+        signs.append((bx - ax) * (ys - ay) - (by - ay) * (xs - ax))
+    stacked = np.stack(signs)
+    inside = (stacked >= 0).all(axis=0) | (stacked <= 0).all(axis=0)
+    mask[y1:y2, x1:x2] = inside
+    return mask
 
 
 def polygon_coverage(hidden: BoolMask, polygon: npt.NDArray[np.float32]) -> float | None:
