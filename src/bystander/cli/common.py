@@ -69,6 +69,26 @@ THREADS_OPTION = typer.Option(0, "--threads", min=0, help="Inference threads (0:
 PRECISION_OPTION = typer.Option(
     "auto", "--precision", help="auto (bf16 where the CPU has it), f32 or bf16."
 )
+SEARCH_OPTION = typer.Option(
+    None,
+    "--search",
+    help="Full-frame face search: single (the frame as it is), multi (+ half size: large and "
+    "blurred faces) or thorough (+ double size: faces down to 10 px). Default: thorough "
+    "for photos, multi for video keyframes.",
+)
+
+
+def search_plans(search: str | None) -> dict[str, str]:
+    """``ProtectSettings`` fields for ``--search`` (none: the defaults per media kind)."""
+    if search is None:
+        return {}
+    from bystander.vision.detectors.centerface import SEARCH_PLANS
+
+    if search not in SEARCH_PLANS:
+        raise InputError(f"--search must be one of {', '.join(SEARCH_PLANS)}, got {search!r}")
+    return {"image_search": search, "video_search": search}
+
+
 PRESET_OPTION = typer.Option(
     DEFAULT_PRESET,
     "--preset",

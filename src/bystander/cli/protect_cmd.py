@@ -15,6 +15,7 @@ from bystander.cli.common import (
     MASK_SCALE_OPTION,
     PRECISION_OPTION,
     PRESET_OPTION,
+    SEARCH_OPTION,
     SHAPE_OPTION,
     THREADS_OPTION,
     THRESHOLD_OPTION,
@@ -27,6 +28,7 @@ from bystander.cli.common import (
     print_json,
     progress_enabled,
     schedule,
+    search_plans,
     signing_identity,
     user_errors,
     visibility_gate,
@@ -67,6 +69,7 @@ def protect_command(
     backend: str = BACKEND_OPTION,
     threads: int = THREADS_OPTION,
     precision: str = PRECISION_OPTION,
+    search: str | None = SEARCH_OPTION,
     hold: int = typer.Option(
         15, "--hold", min=0, help="Frames a lost face stays redacted (videos)."
     ),
@@ -136,6 +139,7 @@ def protect_command(
             backend=backend,
             precision=precision,
             threads=threads or None,
+            **search_plans(search),
             redaction=RedactionSettings(
                 mode=mode.value, shape=shape.mask_shape(), mask_scale=mask_scale, detail=detail
             ),
