@@ -1,10 +1,11 @@
 """A small annotation aid for the face library and the real-video leak benchmark.
 
 It never decides what a face is: it *proposes* boxes (CenterFace in f32 at a low threshold,
-on the image and on a 2x upscale, converted to dlib's brow-to-chin, cheek-to-cheek box
-style) and *renders* annotations onto pictures so a person can check and correct them by
-hand. The annotations that ship (``src/bystander/measure/data/*.json``) were written this
-way: proposals as a start, every box looked at, missed faces added and boxes moved by hand.
+on the image and, when it finds no clear face, on a 2x upscale, converted to dlib's
+brow-to-chin, cheek-to-cheek box style) and *renders* annotations onto pictures so a person
+can check and correct them by hand. The annotations that ship
+(``src/bystander/measure/data/*.json``) were written this way: proposals as a start, every
+box looked at, missed faces added and boxes moved by hand.
 
     python benchmarks/annotate_faces.py propose IMAGE... > proposals.json
     python benchmarks/annotate_faces.py video CLIP --every 1 > clip-proposals.json
@@ -43,7 +44,7 @@ def to_dlib_style(box: np.ndarray) -> list[float]:
 def propose(rgb: np.ndarray, detector: CenterFace) -> list[dict[str, object]]:
     found = detector.detect(rgb)
     boxes, scores = [found.xyxy], [found.scores]
-    if max(rgb.shape[:2]) <= 1400:
+    if max(rgb.shape[:2]) <= 1400 and not (found.scores >= 0.5).any():
         big = cv2.resize(rgb, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
         up = detector.detect(big)
         boxes.append(up.xyxy / 2)

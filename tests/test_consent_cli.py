@@ -243,5 +243,5 @@ def test_an_auditor_trusts_a_devices_receipt_key(
     assert "(glasses-0001)" in run(cli, "verify-receipt", str(receipt))
     kid = json.loads(jwk.read_text())["kid"]
     assert kid in run(cli, "trust-key", "list")
-    run(cli, "trust-key", "remove", kid)
+    run(cli, "trust-key", "remove", "--", kid)
     run(cli, "verify-receipt", str(receipt), code=3)

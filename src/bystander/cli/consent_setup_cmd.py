@@ -77,7 +77,7 @@ def trust_list_command(json_out: bool = _JSON) -> None:
 
 @trust_app.command("remove")
 def trust_remove_command(kid: str = typer.Argument(..., help="The key's RFC 7638 kid.")) -> None:
-    """Stop trusting an imported key."""
+    """Stop trusting an imported key (a kid may start with '-': put ``--`` before it)."""
     with user_errors():
         if not KeyRegistry().remove(kid):
             raise InputError(f"no imported receipt key {kid}")

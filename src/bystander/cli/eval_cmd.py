@@ -29,6 +29,7 @@ from bystander.cli.common import (
     user_errors,
 )
 from bystander.cli.conditions_cmd import run_conditions
+from bystander.cli.leak_cmd import run_real_video
 from bystander.errors import InputError
 from bystander.fsutil import write_text_atomic
 from bystander.measure.conditions import CONDITIONS
@@ -87,6 +88,17 @@ def eval_command(
         "--conditions",
         help="Hard-conditions benchmark on the face library instead of DATASET: "
         f"{','.join(CONDITIONS)} (any of them, or all), with deface on the same frames.",
+    ),
+    real_video: bool = typer.Option(
+        False,
+        "--real-video",
+        help="Leaks on the annotated real clips (EgoBlur's, and those in --faces) instead of "
+        "DATASET: face-frames less than 90% hidden, with deface on the same frames.",
+    ),
+    egoblur_dir: Path = typer.Option(
+        None,
+        "--egoblur",
+        help="--real-video: EgoBlur's demo clips (default ../shared/data/egoblur).",
     ),
     split: str = typer.Option(
         "both", "--split", help="--conditions: dev (may be tuned on), held-out, or both."
@@ -159,6 +171,22 @@ def eval_command(
 ) -> None:
     """Measure privacy quality: the share of annotated faces `protect` hides, by face size."""
     with user_errors():
+        if real_video:
+            if dataset is not None or conditions is not None:
+                raise InputError("--real-video goes alone (no DATASET, no --conditions)")
+            interval, lookback = schedule(preset, keyframe_interval, None)
+            settings = ProtectSettings(
+                detector=detector,
+                threshold=threshold,
+                backend=backend,
+                precision=precision,
+                threads=threads or None,
+                redaction=RedactionSettings(shape=shape.mask_shape(), mask_scale=mask_scale),
+                keyframe_interval=interval,
+                lookback=lookback,
+            )
+            run_real_video(settings, faces_dir, egoblur_dir, deface, output, json_out)
+            return
         if conditions is not None:
             if dataset is not None:
                 raise InputError("give either DATASET or --conditions, not both")
