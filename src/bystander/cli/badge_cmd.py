@@ -56,7 +56,7 @@ def _store(database: str | None) -> Iterator[ConsentStore]:
     engine = make_engine(database)
     try:
         init_db(engine)
-        yield ConsentStore(engine, AuditLog(engine))
+        yield ConsentStore(engine, AuditLog(engine, checkpoint_every=1))
     finally:
         engine.dispose()
 
@@ -67,7 +67,7 @@ def _registry(path: Path | None, database: str | None) -> Iterator[BadgeRegistry
     engine = make_engine(database)
     try:
         init_db(engine)
-        yield BadgeRegistry(path, sink=AuditLog(engine))
+        yield BadgeRegistry(path, sink=AuditLog(engine, checkpoint_every=1))
     finally:
         engine.dispose()
 

@@ -263,10 +263,12 @@ def visibility_gate(
     engine = make_engine(database)
     try:
         init_db(engine)
-        gate = open_gate(kinds, engine, AuditLog(engine), max_lag=FILE_MAX_LAG)
+        log = AuditLog(engine)
+        gate = open_gate(kinds, engine, log, max_lag=FILE_MAX_LAG)
         try:
             yield gate
         finally:
             close_gate(gate)
+            log.seal()  # the gate's decisions are covered by a signed checkpoint
     finally:
         engine.dispose()

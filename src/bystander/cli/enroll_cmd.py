@@ -59,7 +59,7 @@ def _open(database: str | None) -> Iterator[_Context]:
     engine = make_engine(database)
     try:
         init_db(engine)
-        sink = AuditLog(engine)
+        sink = AuditLog(engine, checkpoint_every=1)  # every change is covered when logged
         yield _Context(ConsentStore(engine, sink), TemplateVault(engine, sink=sink), sink)
     finally:
         engine.dispose()

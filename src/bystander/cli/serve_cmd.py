@@ -30,7 +30,7 @@ def _tokens(database: str | None) -> Iterator[TokenStore]:
     engine = make_engine(database)
     try:
         init_db(engine)
-        yield TokenStore(engine, AuditLog(engine))
+        yield TokenStore(engine, AuditLog(engine, checkpoint_every=1))
     finally:
         engine.dispose()
 

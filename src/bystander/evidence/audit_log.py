@@ -233,6 +233,7 @@ class AuditLog:
         self._head: CompactRange | None = None
         self._known_size = 0
         self._node_cache: dict[int, bytes] = {}
+        self._unsealed = False
 
     # writing
 
@@ -257,9 +258,11 @@ class AuditLog:
             _insert_many(conn, ENTRIES, _ENTRY_COLUMNS, entry_rows)
             _insert_many(conn, NODES, ("id", "hash"), node_rows)
             every = self.checkpoint_every
-            if every and head.size // every > start // every:
+            sealed = bool(every and head.size // every > start // every)
+            if sealed:
                 self._sign(conn, head)
         self._set_head(head)
+        self._unsealed = not sealed
         return list(range(start, start + len(items)))
 
     def checkpoint(self) -> Checkpoint:
@@ -268,7 +271,16 @@ class AuditLog:
             head = self._load_head(conn)
             result = self._sign(conn, head)
         self._set_head(head)
+        self._unsealed = False
         return result
+
+    def seal(self) -> Checkpoint | None:
+        """Sign a checkpoint if this writer appended entries since its last one.
+
+        Call it when a writer is done (a command, a session): verification treats entries no
+        signed checkpoint covers as a failure, so every writer covers what it wrote.
+        """
+        return self.checkpoint() if self._unsealed else None
 
     # reading
 
