@@ -58,3 +58,22 @@ def test_thorough_search_finds_a_tiny_face_single_misses(detector: CenterFace) -
 def test_an_unknown_plan_is_refused(detector: CenterFace) -> None:
     with pytest.raises(DetectorError, match="unknown search plan"):
         detector.with_search("everything")
+
+
+def test_regions_in_one_batch_find_what_they_find_one_by_one(detector: CenterFace) -> None:
+    head, _ = astronaut_head()
+    frame = background(640, 360)
+    places = [(20, 20), (200, 30), (420, 40), (60, 200), (300, 190), (500, 210), (560, 10)]
+    regions = []
+    for x, y in places:
+        face = np.ascontiguousarray(cv2.resize(head, (40, 50), interpolation=cv2.INTER_AREA))
+        paste(frame, face, x, y)
+        regions.append([x - 4, y - 4, x + 44, y + 54])
+    boxes = np.asarray(regions, dtype=np.float32)
+    together = detector.detect_regions(frame, boxes)  # 7 crops: batches of 4, 2 and 1
+    alone = [detector.detect_regions(frame, boxes[i : i + 1]) for i in range(len(boxes))]
+    assert len(together) == len(places) == sum(len(a) for a in alone)
+    expected = np.concatenate([a.xyxy for a in alone])
+    order = np.lexsort((together.xyxy[:, 1], together.xyxy[:, 0]))
+    expected_order = np.lexsort((expected[:, 1], expected[:, 0]))
+    np.testing.assert_allclose(together.xyxy[order], expected[expected_order], atol=0.5)

@@ -28,8 +28,8 @@ def packaged_file(package: str, filename: str) -> Path:
 
 
 @lru_cache(maxsize=8)
-def fixed_shape_model(path: str, input_hw: tuple[int, int]) -> bytes:
-    """The model at ``path``, cleaned and with a fixed ``(1, 3, H, W)`` input, serialized.
+def fixed_shape_model(path: str, input_hw: tuple[int, int], batch: int = 1) -> bytes:
+    """The model at ``path``, cleaned and with a fixed ``(batch, 3, H, W)`` input, serialized.
 
     CenterFace's exported graph lists every weight as a graph input as well as an
     initializer; runtimes must then treat weights as overridable, which blocks constant
@@ -58,12 +58,12 @@ def fixed_shape_model(path: str, input_hw: tuple[int, int]) -> bytes:
 
     height, width = input_hw
     dims = graph.input[0].type.tensor_type.shape.dim
-    dims[0].dim_value, dims[2].dim_value, dims[3].dim_value = 1, height, width
+    dims[0].dim_value, dims[2].dim_value, dims[3].dim_value = batch, height, width
     for output in graph.output:
         out_dims = output.type.tensor_type.shape.dim
         for dim in out_dims:
             dim.ClearField("dim_param")
-        out_dims[0].dim_value = 1
+        out_dims[0].dim_value = batch
         out_dims[2].dim_value, out_dims[3].dim_value = height // 4, width // 4
     del graph.value_info[:]
     inferred: bytes = shape_inference.infer_shapes(model).SerializeToString()
