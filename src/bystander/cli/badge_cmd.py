@@ -24,7 +24,7 @@ from bystander.badges.policy import BadgeConsent
 from bystander.badges.render import render_badge, write_badge
 from bystander.badges.tokens import BadgeError, BadgeRegistry, BadgeToken, signing_key
 from bystander.cli.common import out_console, print_json, user_errors
-from bystander.cli.consent_cmd import parse_time
+from bystander.cli.consent_common import parse_time
 from bystander.consent.models import ConsentKind, Scope, iso, utc
 from bystander.consent.store import ConsentStore
 from bystander.evidence.audit import AuditLog

@@ -101,7 +101,7 @@ def controller_set_command(
     retention: str | None = typer.Option(None, "--retention", help="E.g. 30d, 1y or P30D."),
 ) -> None:
     """Set (merge) the shared terms; options not given keep their saved value."""
-    from bystander.cli.consent_cmd import parse_retention
+    from bystander.cli.consent_common import parse_retention
 
     with user_errors():
         profile = ControllerProfile.load()
