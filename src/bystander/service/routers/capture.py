@@ -11,12 +11,14 @@ import cv2
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from bystander.guard.consumers import ConsumerKind, ReleasedSample, SampleKind
 from bystander.guard.session import CaptureSession
 from bystander.guard.zones import LocationType
 from bystander.service.auth import Principal, Role, require
 from bystander.service.jobs import Progress
+from bystander.service.profiles import load_api_profile
 from bystander.service.routers.common import services
 from bystander.service.routers.protect import job_folder
 from bystander.service.uploads import save_upload
@@ -67,29 +69,27 @@ async def start(
     from bystander.cli.common import signing_identity
     from bystander.guard.clock import SystemClock
     from bystander.guard.indicator import SimulatedIndicator
-    from bystander.guard.profile import DeviceProfile
     from bystander.guard.sources import VideoSource
 
     found = services(request)
+    clock = SystemClock()
+
+    def prepare() -> tuple[CaptureSession, Snapshot | None, _Signing | None]:
+        """Profile, zone policy, session and signer: files and models, so off the loop."""
+        device, zones = load_api_profile(profile)
+        protection = LiveProtection()
+        indicator = SimulatedIndicator(clock, lag_ms=30)
+        session = CaptureSession(device, indicator, found.consent, found.audit, clock=clock,
+                                 location=location, protector=protection, zones=zones)  # fmt: skip
+        snapshot = Snapshot() if preview else None
+        if snapshot is not None:
+            session.add_consumer(snapshot)
+        signing = _Signing(signing_identity(), found.audit, protection) if sign else None
+        return session, snapshot, signing
+
+    session, snapshot, signing = await run_in_threadpool(prepare)  # refused: nothing stored
     folder = job_folder("capture")
     clip = await save_upload(source, folder, found.settings.max_upload_bytes)
-    (folder / "profile.yaml").write_text(profile, encoding="utf-8")
-    device = DeviceProfile.load(folder / "profile.yaml")
-    clock = SystemClock()
-    protection = LiveProtection()
-    session = CaptureSession(
-        device,
-        SimulatedIndicator(clock, lag_ms=30),
-        found.consent,
-        found.audit,
-        clock=clock,
-        location=location,
-        protector=protection,
-    )
-    snapshot = Snapshot() if preview else None
-    if snapshot is not None:
-        session.add_consumer(snapshot)
-    signing = _Signing(signing_identity(), found.audit, protection) if sign else None
     live = Live(session, who.token_id, snapshot)
 
     def work(progress: Progress) -> dict[str, Any]:
