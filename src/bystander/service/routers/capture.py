@@ -5,8 +5,8 @@ download the signed recording. The guard's rules apply exactly as in ``bystander
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2

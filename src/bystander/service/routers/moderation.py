@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -57,7 +57,8 @@ class ComplaintRequest(BaseModel):
 
 @router.get("/items", summary="Items, newest first")
 def items(
-    request: Request, status: str | None = None, who: Principal = Depends(_MODERATOR)
+    request: Request, status: str | None = Query(None, max_length=40),
+    who: Principal = Depends(_MODERATOR),
 ) -> list[dict[str, Any]]:
     return [i.to_dict() for i in _call(_queue(request).list, status)]
 
