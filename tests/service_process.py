@@ -75,11 +75,13 @@ class ServerProcess:
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
+        log = (self.home.parent / "serve.log").open("a")  # a file: a full pipe would block it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bystander", "serve", "--port", "0",
              "--database", self.database, *self.args],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=self.env, stdout=subprocess.PIPE, stderr=log, text=True,
         )  # fmt: skip
+        log.close()
         assert self.proc.stdout is not None
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -88,8 +90,12 @@ class ServerProcess:
                 self.url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
                 return
             if not line and self.proc.poll() is not None:
-                raise AssertionError(f"serve exited: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+                raise AssertionError(f"serve exited: {self.log()[-2000:]}")
         raise AssertionError("serve printed no start-up line")
+
+    def log(self) -> str:
+        path = self.home.parent / "serve.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None:
