@@ -75,22 +75,24 @@ class ServerProcess:
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
-        log = (self.home.parent / "serve.log").open("a")  # a file: a full pipe would block it
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bystander", "serve", "--port", "0",
-             "--database", self.database, *self.args],
-            env=self.env, stdout=subprocess.PIPE, stderr=log, text=True,
-        )  # fmt: skip
-        log.close()
-        assert self.proc.stdout is not None
+        # files, not pipes: a pipe nobody drains fills up and blocks the server
+        out_path = self.home.parent / "serve.out"
+        out_path.write_text("")
+        with (self.home.parent / "serve.log").open("a") as log, out_path.open("a") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bystander", "serve", "--port", "0",
+                 "--database", self.database, *self.args],
+                env=self.env, stdout=out, stderr=log, text=True,
+            )  # fmt: skip
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if "listening on" in line:
-                self.url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
-                return
-            if not line and self.proc.poll() is not None:
+            for line in out_path.read_text().splitlines():
+                if "listening on" in line:
+                    self.url = line.split("listening on ", 1)[1].split()[0].rstrip("/")
+                    return
+            if self.proc.poll() is not None:
                 raise AssertionError(f"serve exited: {self.log()[-2000:]}")
+            time.sleep(0.05)
         raise AssertionError("serve printed no start-up line")
 
     def log(self) -> str:
@@ -106,9 +108,6 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=30)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
         self.proc = None
 
     def client(self, who: str | None = None, **kwargs: object) -> httpx.Client:

@@ -177,11 +177,13 @@ class JobRunner:
         try:
             result = work(progress)
         except Exception as exc:  # the job fails; the server goes on
-            ended = self._update(job_id, state="failed", message=public_line(exc))
+            changes: dict[str, Any] = {"state": "failed", "message": public_line(exc)}
         else:
-            ended = self._update(job_id, state="done", progress=1.0, message="done",
-                                 result=result)  # fmt: skip
-        self._end(ended)
+            changes = {"state": "done", "progress": 1.0, "message": "done", "result": result}
+        with self._cond:
+            ended = replace(self._jobs[job_id], **changes)
+        self._end(ended)  # clean-up first: a finished job has no original left behind
+        self._update(job_id, **changes)
 
     def _end(self, job: JobInfo) -> None:
         if self.on_end is not None:
