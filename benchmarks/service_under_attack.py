@@ -20,13 +20,14 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import cast
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.service_process import ServerProcess  # noqa: E402
-from tests.test_service_hostile import _png_header, _tar_bomb, _zip_bomb  # noqa: E402
+from tests.service_process import ServerProcess
+from tests.test_service_hostile import _png_header, _tar_bomb, _zip_bomb
 
 
 def _load(url: str, path: str, headers: dict[str, str], rate: float, seconds: float,
@@ -49,13 +50,20 @@ def _load(url: str, path: str, headers: dict[str, str], rate: float, seconds: fl
             n += 1
 
 
-def _attacks(server: ServerProcess, stop: threading.Event, counts: dict[str, int]) -> None:
-    bombs = [_zip_bomb(1 << 30), _tar_bomb(1 << 30)]
+def payloads() -> dict[str, object]:
+    """Built once, before any timing (a 1 GB bomb takes the client seconds to make)."""
     alias = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n"
         for i in range(9)
     )
-    png = _png_header(16000, 7000)
+    return {"bombs": [_zip_bomb(1 << 30), _tar_bomb(1 << 30)], "alias": alias,
+            "png": _png_header(16000, 7000)}  # fmt: skip
+
+
+def _attacks(server: ServerProcess, stop: threading.Event, counts: dict[str, int],
+             made: dict[str, object]) -> None:  # fmt: skip
+    bombs = cast(list[bytes], made["bombs"])
+    alias, png = str(made["alias"]), cast(bytes, made["png"])
     host, port = server.url.removeprefix("http://").rsplit(":", 1)
     device = {"Authorization": f"Bearer {server.tokens['device']}"}
     auditor = {"Authorization": f"Bearer {server.tokens['auditor']}"}
@@ -79,11 +87,15 @@ def _attacks(server: ServerProcess, stop: threading.Event, counts: dict[str, int
 
 def _stats(values: list[float]) -> dict[str, float]:
     ordered = sorted(values) or [0.0]
-    pick = lambda q: ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000  # noqa: E731
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))] * 1000
+
     return {"n": len(values), "p50_ms": round(pick(0.5), 2), "p99_ms": round(pick(0.99), 2)}
 
 
-def _phase(server: ServerProcess, rate: float, seconds: float, attack: bool) -> dict[str, object]:
+def _phase(server: ServerProcess, rate: float, seconds: float, attack: bool,
+           made: dict[str, object]) -> dict[str, object]:  # fmt: skip
     checks: list[float] = []
     health: list[float] = []
     errors = [0]
@@ -97,7 +109,8 @@ def _phase(server: ServerProcess, rate: float, seconds: float, attack: bool) -> 
     workers.append(threading.Thread(target=_load, args=(server.url, "/health", {}, 50.0,
                                                         seconds, health, errors)))  # fmt: skip
     stop, counts = threading.Event(), {"rounds": 0}
-    attacker = threading.Thread(target=_attacks, args=(server, stop, counts), daemon=True)
+    attacker = threading.Thread(target=_attacks, args=(server, stop, counts, made),
+                                daemon=True)  # fmt: skip
     started = time.perf_counter()
     for t in workers:
         t.start()
@@ -130,8 +143,9 @@ def main() -> None:
                 client.post("/api/consent", json={"subject_id": "ds-bench",
                             "scopes": ["record-video"]},
                             headers={"Authorization": f"Bearer {server.tokens['device']}"})
-            quiet = _phase(server, args.rate, args.seconds, attack=False)
-            attacked = _phase(server, args.rate, args.seconds, attack=True)
+            made = payloads()
+            quiet = _phase(server, args.rate, args.seconds, False, made)
+            attacked = _phase(server, args.rate, args.seconds, True, made)
         finally:
             server.stop()
     print(json.dumps({"rate": args.rate, "seconds": args.seconds, "cpus": os.cpu_count(),

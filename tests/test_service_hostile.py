@@ -36,7 +36,8 @@ class HealthWatch:
     """Polls /health every 20 ms from a thread; keeps every latency."""
 
     def __init__(self, url: str) -> None:
-        self.url, self.latencies, self.failures = url, [], 0
+        self.url, self.failures = url, 0
+        self.latencies: list[float] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -185,7 +186,7 @@ def _tar_bomb(size: int) -> bytes:
                 self.left -= n
                 return bytes(n)
 
-        out.addfile(info, Zeros())  # type: ignore[arg-type]
+        out.addfile(info, Zeros())
     return buffer.getvalue()
 
 
