@@ -85,7 +85,7 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
              "-H", f"Authorization: Bearer {server.tokens['admin']}",
              "--max-examples", os.environ.get("BYSTANDER_SCHEMATHESIS_EXAMPLES", "15"),
              "--generation-deterministic", "--request-timeout", "60"],
-            capture_output=True, text=True, timeout=900, env=server.env,
+            capture_output=True, text=True, timeout=900, env=server.env, cwd=tmp_path,
         )  # fmt: skip
     finally:
         server.stop()
