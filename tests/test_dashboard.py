@@ -167,7 +167,7 @@ def test_moderation_side_by_side_and_roles(
     section = page.locator(f"section[data-item='{item.id}']")
     assert section.locator("video.original").count() == 1
     assert section.locator("video.anonymized").count() == 1
-    original = page.request.get(f"{site.url}/api/moderation/items/{item.id}/media/original")
+    original = page.request.get(f"{site.url}/ui/api/moderation/items/{item.id}/media/original")
     assert hashlib.sha256(original.body()).hexdigest() == outcome.sha256
     section.locator("select[name=decision]").select_option("reject")
     section.locator("button:has-text('Decide')").click()
@@ -192,12 +192,19 @@ def test_a_subject_sees_only_their_own_consents_and_forms_need_csrf(site: Site) 
     store.grant("ds-alice", [Scope.RECORD_VIDEO], kind=ConsentKind.EXPLICIT)
     store.grant("ds-bob", [Scope.RECORD_VIDEO], kind=ConsentKind.EXPLICIT)
     with TestClient(create_app(ServiceSettings(), engine=site.engine)) as client:
-        client.post("/login", data={"token": site.tokens["alice"]}, follow_redirects=False)
+        assert client.post("/login", data={"token": site.tokens["alice"]}).status_code == 403
+        form = client.get("/login").text
+        login_csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        client.post("/login", data={"token": site.tokens["alice"], "csrf": login_csrf},
+                    follow_redirects=False)  # fmt: skip
         page = client.get("/consents").text
         assert "ds-alice" in page and "ds-bob" not in page
         forged = client.post("/consents", data={"subject_id": "ds-alice", "scope": "record-video",
                                                 "kind": "general", "csrf": "guess"})  # fmt: skip
         assert forged.status_code == 403
         assert client.get("/audit").status_code == 403
-        bad = client.post("/login", data={"token": "bst_nope"}, follow_redirects=False)
+        form = client.get("/login").text
+        login_csrf = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        bad = client.post("/login", data={"token": "bst_nope", "csrf": login_csrf},
+                          follow_redirects=False)  # fmt: skip
         assert bad.status_code == 401

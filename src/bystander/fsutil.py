@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,8 +28,10 @@ def atomic_output(target: Path, overwrite: bool = False) -> Iterator[Path]:
         raise OutputError(f"output is a directory: {target}")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(target)
         fd, name = tempfile.mkstemp(
-            prefix=f".{target.stem}.", suffix=f".partial{target.suffix}", dir=target.parent
+            prefix=f".{target.stem}.{os.getpid()}.", suffix=f".partial{target.suffix}",
+            dir=target.parent,
         )
     except OSError as exc:
         raise OutputError(f"cannot write to {target.parent}: {exc.strerror or exc}") from exc
@@ -41,6 +45,37 @@ def atomic_output(target: Path, overwrite: bool = False) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
+
+
+def remove_stale_partials(target: Path) -> list[Path]:
+    """Remove ``.NAME.PID.*.partial.EXT`` files beside ``target`` left by a run that was
+    killed (its process is gone). A file without a process id (older versions) counts as
+    stale once it is an hour old. Returns what was removed."""
+    removed = []
+    prefix, suffix = f".{target.stem}.", f".partial{target.suffix}"
+    for path in target.parent.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"):
+        middle = path.name[len(prefix) : -len(suffix)]
+        pid_text, stale = middle.split(".", 1)[0], False
+        if pid_text.isdigit() and "." in middle:
+            stale = int(pid_text) != os.getpid() and not _alive(int(pid_text))
+        else:
+            with contextlib.suppress(OSError):
+                stale = time.time() - path.stat().st_mtime > 3600
+        if stale:
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _umask() -> int:

@@ -33,6 +33,7 @@ from bystander.cli.common import (
     user_errors,
     visibility_gate,
 )
+from bystander.cli.signals import terminate_like_interrupt
 from bystander.fsutil import write_text_atomic
 from bystander.visibility import parse_keep_visible
 from bystander.vision.protect import Preset, ProtectSettings, plan_outputs, protect
@@ -126,7 +127,7 @@ def protect_command(
     if report_schema:
         print_json(ProtectReport.model_json_schema(by_alias=True))
         return
-    with user_errors():
+    with user_errors(), terminate_like_interrupt():
         if not inputs:
             raise typer.BadParameter("give at least one INPUT", param_hint="INPUTS")
         if output is None:

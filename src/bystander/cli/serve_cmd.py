@@ -3,13 +3,14 @@
 bystander token create --role admin [--label ops]     # prints the token once
 bystander token create --role subject --subject ds-7f3a
 bystander token list | revoke TOKEN_ID
-bystander serve [--host 127.0.0.1] [--port 8765] [--database URL]   # OpenAPI docs at /docs
+bystander serve [--host 127.0.0.1] [--port 8765] [--database URL]   # prints its URL; docs at /docs
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import typer
 
@@ -69,17 +70,52 @@ def revoke_command(token_id: str = typer.Argument(...), database: str | None = _
 
 def serve_command(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
-    port: int = typer.Option(8765, "--port", min=1, max=65535),
+    port: int = typer.Option(8765, "--port", min=0, max=65535, help="0: any free port."),
     database: str | None = _DATABASE,
+    workers: int = typer.Option(0, "--workers", min=0, help="Job workers (0: by CPU count)."),
+    secure_cookies: bool | None = typer.Option(
+        None, "--secure-cookies/--no-secure-cookies",
+        help="Mark dashboard cookies Secure (default: when the request came over https).",
+    ),
 ) -> None:
     """Serve the HTTP API (consent, audit log, moderation) with token auth."""
+    import os
+
     import uvicorn
 
     from bystander.service.app import create_app
     from bystander.service.settings import ServiceSettings
 
-    app = create_app(ServiceSettings(database_url=database))
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    os.umask(0o077)  # uploads, results and the database: the service's alone
+    settings = ServiceSettings(database_url=database, workers=workers,
+                               secure_cookies=secure_cookies,
+                               retention_sweep_seconds=3600.0)  # fmt: skip
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning",
+                            proxy_headers=True)  # fmt: skip
+    _announcing_server(config).run()
+
+
+def _announcing_server(config: Any) -> Any:
+    """uvicorn's server, printing one line with the URL once the socket is listening."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if not self.started:
+                return
+            for server in self.servers:
+                for sock in server.sockets:
+                    host, port = sock.getsockname()[:2]
+                    shown = f"[{host}]" if ":" in host else host
+                    out_console.print(
+                        f"bystander serve: listening on http://{shown}:{port}/ "
+                        f"(dashboard /, API /api, docs /docs with a token)",
+                        highlight=False, soft_wrap=True,
+                    )  # fmt: skip
+                    return
+
+    return Server(config)
 
 
 def register(app: typer.Typer) -> None:

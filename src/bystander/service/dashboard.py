@@ -24,11 +24,11 @@ from bystander.consent.models import ConsentKind, Scope
 from bystander.screening.policy import Decision
 from bystander.screening.queue import ModerationQueue
 from bystander.service.auth import COOKIE, Principal, Role, principal_from_request
+from bystander.service.csrf import PRE_SESSION_COOKIE, CsrfKeys
 from bystander.service.routers.common import accessed, services
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-CSRF_COOKIE = "bystander_csrf"
 _VIDEO = {".mp4", ".mov", ".webm"}
 
 
@@ -39,17 +39,27 @@ def _who(request: Request) -> Principal | None:
         return None
 
 
+def _csrf(request: Request) -> str:
+    """The form token bound to this session (the login cookie)."""
+    keys: CsrfKeys = request.app.state.csrf
+    return keys.token_for(request.cookies.get(COOKIE, ""))
+
+
+def _secure(request: Request) -> bool:
+    forced = services(request).settings.secure_cookies
+    return forced if forced is not None else request.url.scheme == "https"
+
+
 def _page(request: Request, name: str, who: Principal, **context: Any) -> HTMLResponse:
     context.setdefault("title", name.split(".")[0].capitalize())
-    csrf = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(24)
-    response = templates.TemplateResponse(request, name, {"who": who, "csrf": csrf, **context})
-    response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict")
-    return response
+    return templates.TemplateResponse(
+        request, name, {"who": who, "csrf": _csrf(request), **context}
+    )
 
 
 def _check_csrf(request: Request, token: str) -> None:
-    expected = request.cookies.get(CSRF_COOKIE, "")
-    if not expected or not secrets.compare_digest(expected, token):
+    keys: CsrfKeys = request.app.state.csrf
+    if not keys.valid(request.cookies.get(COOKIE, ""), token):
         raise HTTPException(403, "missing or wrong form token (CSRF)")
 
 
@@ -65,21 +75,34 @@ def home(request: Request) -> Response:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "login.html", {"who": None, "title": "Log in"})
+    """The login form, with a pre-session cookie and the form token bound to it."""
+    pre = secrets.token_urlsafe(24)
+    keys: CsrfKeys = request.app.state.csrf
+    response = templates.TemplateResponse(
+        request, "login.html", {"who": None, "title": "Log in", "csrf": keys.token_for(pre)}
+    )
+    response.set_cookie(PRE_SESSION_COOKIE, pre, max_age=3600, httponly=True,
+                        samesite="strict", secure=_secure(request))  # fmt: skip
+    return response
 
 
 @router.post("/login", response_model=None)
-def login(request: Request, token: str = Form(...)) -> Response:
+def login(request: Request, token: str = Form(..., max_length=300),
+          csrf: str = Form("", max_length=100)) -> Response:  # fmt: skip
+    keys: CsrfKeys = request.app.state.csrf
+    if not keys.valid(request.cookies.get(PRE_SESSION_COOKIE, ""), csrf):
+        raise HTTPException(403, "missing or wrong form token (CSRF): reload the login page")
     if services(request).tokens.verify(token.strip()) is None:
         return templates.TemplateResponse(
             request,
             "login.html",
-            {"who": None, "title": "Log in", "error": "Unknown token."},
+            {"who": None, "title": "Log in", "error": "Unknown token.", "csrf": csrf},
             status_code=401,
         )
     response = RedirectResponse("/consents", status_code=303)
-    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict")
-    response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), httponly=True, samesite="strict")
+    response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict",
+                        secure=_secure(request))  # fmt: skip
+    response.delete_cookie(PRE_SESSION_COOKIE)
     return response
 
 
@@ -87,7 +110,6 @@ def login(request: Request, token: str = Form(...)) -> Response:
 def logout() -> RedirectResponse:
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
-    response.delete_cookie(CSRF_COOKIE)
     return response
 
 
@@ -229,7 +251,7 @@ def protect_page(request: Request) -> Response:
         "upload.html",
         who,
         title="Protect a file",
-        url="/api/protect",
+        url="/ui/api/protect",
         hint="Every face is blurred; download the protected file and its report.",
     )
 
@@ -244,7 +266,7 @@ def inspections_page(request: Request) -> Response:
         "upload.html",
         who,
         title="Inspect an evidence bundle",
-        url="/api/inspections",
+        url="/ui/api/inspections",
         view="/inspections/JOB",
         hint="A .zip or .tar.gz bundle: findings, HTML report and impact assessment.",
     )
@@ -276,7 +298,7 @@ def moderation(request: Request) -> Response:
 
 
 def _media(item_id: str, which: str, path: str) -> Markup:
-    src = f"/api/moderation/items/{escape(item_id)}/media/{which}"
+    src = f"/ui/api/moderation/items/{escape(item_id)}/media/{which}"
     if Path(path).suffix.lower() in _VIDEO:
         return Markup(f'<video class="{which}" controls muted src="{src}"></video>')
     return Markup(f'<img class="{which}" alt="{which}" src="{src}">')
@@ -321,7 +343,7 @@ def inspection_page(request: Request, job_id: str) -> Response:
     job = owned(request, job_id, who)
     if job.kind != "inspect" or job.state != "done":
         raise HTTPException(409, f"inspection {job_id} is {job.state}")
-    data = json.loads((services(request).job_folders[job_id] / "findings.json").read_text())
+    data = json.loads((Path(job.folder) / "findings.json").read_text())
     order = {"violation": 0, "advisory": 1, "pass": 3, "not_applicable": 4}
     findings = sorted(data["findings"], key=lambda f: (order.get(f["verdict"], 2), f["rule_id"]))
     quiet = ("pass", "not_applicable")

@@ -1,22 +1,40 @@
 """Background jobs: long work (protecting a video) runs on worker threads; callers poll.
 
-Jobs live in memory for the life of the server process (a restart forgets them; their files
-stay under the home folder). Each has an owner (the token that started it), a state
-(``queued``, ``running``, ``done``, ``failed``), progress from 0 to 1, a one-line message and
-a result.
+Every job is a row in ``service_jobs`` (state ``queued``, ``running``, ``done``, ``failed``;
+progress from 0 to 1; a one-line message; a result; its folder and the parameters needed to
+run it again), so a restart loses none: :meth:`JobRunner.recover` runs unfinished jobs again
+where their kind can be rebuilt from its parameters, and marks the rest failed. Workers are
+sized to the machine (half the CPUs, 2 to 8), and the queue is fair: owners take turns, so
+one client's long batch does not hold everyone else's jobs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import threading
+import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Engine, select
+
+from bystander.evidence.db import session_scope
+from bystander.service.messages import public_line
+from bystander.service.tables import ServiceJob
+
 Progress = Callable[[float, str], None]
+Work = Callable[[Progress], dict[str, Any]]
+#: Rebuilds a job's work from its row after a restart (None: it cannot be resumed).
+Rebuild = Callable[["JobInfo"], Work | None]
+UNFINISHED = ("queued", "running")
+MAX_ATTEMPTS = 3  # a job that was running at three crashes is not tried a fourth time
+_SAVE_EVERY = 0.5  # seconds between progress writes of one job
 
 
 @dataclass(frozen=True)
@@ -29,6 +47,8 @@ class JobInfo:
     message: str = ""
     result: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    folder: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "state": self.state,
@@ -36,46 +56,175 @@ class JobInfo:
                 "result": self.result, "created_at": self.created_at}  # fmt: skip
 
 
+def default_workers() -> int:
+    return max(2, min(8, (os.cpu_count() or 2) // 2))
+
+
 class JobRunner:
-    """A small pool of worker threads running submitted jobs."""
+    """Worker threads over a fair queue, with every job's state in the database."""
 
-    def __init__(self, workers: int = 1) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bystander-job")
+    def __init__(
+        self,
+        engine: Engine | None = None,
+        workers: int = 0,
+        on_end: Callable[[JobInfo], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.on_end = on_end
         self._jobs: dict[str, JobInfo] = {}
-        self._lock = threading.Lock()
+        self._saved: dict[str, float] = {}
+        self._queues: OrderedDict[str, deque[tuple[str, Work]]] = OrderedDict()
+        self._cond = threading.Condition()
+        self._closing = False
+        self._threads = [
+            threading.Thread(target=self._worker, name=f"bystander-job-{n}", daemon=True)
+            for n in range(workers or default_workers())
+        ]
+        for thread in self._threads:
+            thread.start()
 
-    def submit(self, kind: str, owner: str, work: Callable[[Progress], dict[str, Any]]) -> JobInfo:
-        """Queue ``work``; it gets a progress callback and returns the job's result."""
-        job = JobInfo(uuid.uuid4().hex, kind, owner)
-        self._set(job)
-        self._pool.submit(self._run, job.id, work)
+    @property
+    def workers(self) -> int:
+        return len(self._threads)
+
+    def submit(self, kind: str, owner: str, work: Work, *, folder: str = "",
+               params: Mapping[str, Any] | None = None) -> JobInfo:  # fmt: skip
+        """Queue ``work`` (stored first); it gets a progress callback, returns the result."""
+        job = JobInfo(uuid.uuid4().hex, kind, owner, folder=folder, params=dict(params or {}))
+        return self.submit_job(job, work)
+
+    def submit_job(self, job: JobInfo, work: Work) -> JobInfo:
+        """Queue ``job`` (its id chosen by the caller) with ``work``."""
+        self._store(job, new=True)
+        self._enqueue(job, work)
         return job
 
     def get(self, job_id: str) -> JobInfo | None:
-        with self._lock:
-            return self._jobs.get(job_id)
+        with self._cond:
+            found = self._jobs.get(job_id)
+        return found if found is not None else self._load(job_id)
 
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    def recover(self, rebuild: Mapping[str, Rebuild]) -> tuple[list[str], list[str]]:
+        """After a restart: queue again every unfinished job whose kind can be rebuilt, mark
+        the others failed. Returns (resumed ids, failed ids)."""
+        if self.engine is None:
+            return [], []
+        with session_scope(self.engine) as session:
+            rows = session.scalars(select(ServiceJob).where(ServiceJob.state.in_(UNFINISHED))
+                                   .order_by(ServiceJob.created_at)).all()  # fmt: skip
+            jobs = [(_info(row), row.attempts or 0) for row in rows]
+        resumed, failed = [], []
+        for job, attempts in jobs:
+            maker = rebuild.get(job.kind) if attempts < MAX_ATTEMPTS else None
+            work = maker(job) if maker is not None else None
+            if work is None:
+                ended = replace(job, state="failed",
+                                message="interrupted by a server restart (cannot be resumed)")
+                self._store(ended)
+                self._end(ended)
+                failed.append(job.id)
+                continue
+            queued = replace(job, state="queued", progress=0.0,
+                             message="resumed after a server restart")  # fmt: skip
+            self._store(queued)
+            self._enqueue(queued, work)
+            resumed.append(job.id)
+        return resumed, failed
 
-    def _run(self, job_id: str, work: Callable[[Progress], dict[str, Any]]) -> None:
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop taking work; a running job finishes (``wait``) or is resumed next start."""
+        with self._cond:
+            self._closing = True
+            self._queues.clear()
+            self._cond.notify_all()
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _enqueue(self, job: JobInfo, work: Work) -> None:
+        with self._cond:
+            self._jobs[job.id] = job
+            self._queues.setdefault(job.owner, deque()).append((job.id, work))
+            self._cond.notify()
+
+    def _next(self) -> tuple[str, Work] | None:
+        """The next job, owners in turn (the served owner goes to the back)."""
+        with self._cond:
+            while not self._queues and not self._closing:
+                self._cond.wait()
+            if self._closing:
+                return None
+            owner, queue = next(iter(self._queues.items()))
+            item = queue.popleft()
+            del self._queues[owner]
+            if queue:
+                self._queues[owner] = queue
+            return item
+
+    def _worker(self) -> None:
+        while (item := self._next()) is not None:
+            self._run(*item)
+
+    def _run(self, job_id: str, work: Work) -> None:
         self._update(job_id, state="running")
 
         def progress(share: float, message: str = "") -> None:
-            self._update(job_id, progress=max(0.0, min(1.0, share)), message=message)
+            share = max(0.0, min(1.0, float(share)))
+            self._update(job_id, save=False, progress=share, message=message[:200])
 
         try:
             result = work(progress)
         except Exception as exc:  # the job fails; the server goes on
-            text = str(exc).strip().splitlines()
-            self._update(job_id, state="failed", message=text[0] if text else type(exc).__name__)
+            changes: dict[str, Any] = {"state": "failed", "message": public_line(exc)}
+        else:
+            changes = {"state": "done", "progress": 1.0, "message": "done", "result": result}
+        with self._cond:
+            ended = replace(self._jobs[job_id], **changes)
+        self._end(ended)  # clean-up first: a finished job has no original left behind
+        self._update(job_id, **changes)
+
+    def _end(self, job: JobInfo) -> None:
+        if self.on_end is not None:
+            with contextlib.suppress(Exception):  # retention retries clean-up; state stands
+                self.on_end(job)
+
+    def _update(self, job_id: str, save: bool = True, **changes: Any) -> JobInfo:
+        with self._cond:
+            job = self._jobs[job_id] = replace(self._jobs[job_id], **changes)
+        now = time.monotonic()
+        if save or now - self._saved.get(job_id, 0.0) >= _SAVE_EVERY:
+            self._saved[job_id] = now
+            self._store(job)
+        return job
+
+    def _store(self, job: JobInfo, new: bool = False) -> None:
+        if self.engine is None:
             return
-        self._update(job_id, state="done", progress=1.0, message="done", result=result)
+        now = datetime.now(UTC)
+        with session_scope(self.engine) as session:
+            row = None if new else session.get(ServiceJob, job.id)
+            if row is None:
+                row = ServiceJob(id=job.id, kind=job.kind, owner=job.owner, attempts=0,
+                                 created_at=datetime.fromisoformat(job.created_at))  # fmt: skip
+                session.add(row)
+            if job.state == "running" and row.state != "running":
+                row.attempts = (row.attempts or 0) + 1
+            row.state, row.progress, row.message = job.state, job.progress, job.message[:500]
+            row.result, row.params = json.dumps(job.result), json.dumps(job.params)
+            row.folder, row.updated_at = job.folder, now
 
-    def _update(self, job_id: str, **changes: Any) -> None:
-        with self._lock:
-            self._jobs[job_id] = replace(self._jobs[job_id], **changes)
+    def _load(self, job_id: str) -> JobInfo | None:
+        if self.engine is None or len(job_id) > 32:
+            return None
+        with session_scope(self.engine) as session:
+            row = session.get(ServiceJob, job_id)
+            return _info(row) if row is not None else None
 
-    def _set(self, job: JobInfo) -> None:
-        with self._lock:
-            self._jobs[job.id] = job
+
+def _info(row: ServiceJob) -> JobInfo:
+    return JobInfo(row.id, row.kind, row.owner, row.state, row.progress, row.message,
+                   json.loads(row.result or "{}"),
+                   row.created_at.isoformat(timespec="seconds"), row.folder,
+                   json.loads(row.params or "{}"))  # fmt: skip

@@ -84,6 +84,14 @@ class TokenStore:
                                     data={"token_id": token_id, "role": role.value}))  # fmt: skip
         return principal, secret
 
+    def cached(self, secret: str) -> Principal | None:
+        """The principal if ``secret`` was verified within ``CACHE_SECONDS`` (no database)."""
+        if not secret.startswith("bst_") or len(secret) > 200:
+            return None
+        with self._lock:
+            hit = self._cache.get(_hash(secret))
+        return hit[1] if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS else None
+
     def verify(self, secret: str) -> Principal | None:
         """The token's principal, or None (unknown, malformed or revoked)."""
         if not secret.startswith("bst_") or len(secret) > 200:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fastapi import HTTPException, UploadFile
@@ -24,15 +25,14 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
-async def save_upload(upload: UploadFile, folder: Path, limit: int) -> Path:
-    """Write ``upload`` into ``folder`` as ``input<suffix>``; 413 over ``limit``, 415 if the
-    bytes are not a supported image or video. Nothing is left behind on refusal."""
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / "upload.part"
-    size = 0
-    head = b""
+async def spool(upload: UploadFile, target: Path, limit: int) -> bytes:
+    """Copy ``upload`` to ``target`` (mode 0600) in chunks; 413 over ``limit`` (and nothing
+    left behind). Returns the first 64 bytes, for typing by content."""
+    size, head = 0, b""
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0),
+                 0o600)  # fmt: skip
     try:
-        with partial.open("wb") as out:
+        with os.fdopen(fd, "wb") as out:
             while chunk := await upload.read(1 << 20):
                 size += len(chunk)
                 if size > limit:
@@ -40,6 +40,20 @@ async def save_upload(upload: UploadFile, folder: Path, limit: int) -> Path:
                 if len(head) < 64:
                     head += chunk[: 64 - len(head)]
                 out.write(chunk)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+    return head
+
+
+async def save_upload(upload: UploadFile, folder: Path, limit: int) -> Path:
+    """Write ``upload`` into ``folder`` (made 0700) as ``input<suffix>`` (0600); 413 over
+    ``limit``, 415 if the bytes are not a supported image or video. Nothing is left behind
+    on refusal."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    partial = folder / "upload.part"
+    try:
+        head = await spool(upload, partial, limit)
         suffix = sniff(head)
         if suffix is None:
             raise HTTPException(415, "not a supported image or video (checked by content)")
@@ -48,3 +62,15 @@ async def save_upload(upload: UploadFile, folder: Path, limit: int) -> Path:
         return target
     finally:
         partial.unlink(missing_ok=True)
+
+
+def image_pixels(path: Path) -> int:
+    """Width x height from the file's header, without decoding it (0 if unreadable)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except Exception:
+        return 0
+    return int(width) * int(height)

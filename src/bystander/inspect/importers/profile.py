@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from bystander import safe_yaml
 from bystander.inspect.importers.common import (
     MAX_DOCUMENT_BYTES,
     BundleError,
@@ -29,7 +30,7 @@ def read_structured(path: Path, name: str) -> Any:
         except RecursionError:
             raise BundleError(f"{name}: JSON nested too deeply") from None
     try:
-        return yaml.safe_load(text)
+        return safe_yaml.load(text, MAX_DOCUMENT_BYTES)
     except RecursionError:
         raise BundleError(f"{name}: YAML nested too deeply") from None
     except yaml.YAMLError as exc:

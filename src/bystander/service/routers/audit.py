@@ -12,6 +12,7 @@ from bystander.service.routers.common import accessed, services
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 _AUDITOR = require(Role.AUDITOR)
+_BIG = 2**53  # larger sizes and indexes are refused (422), never passed to the database
 
 
 def _b64(data: bytes) -> str:
@@ -20,7 +21,8 @@ def _b64(data: bytes) -> str:
 
 @router.get("/events", summary="Events, oldest first")
 def events(
-    request: Request, start: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000),
+    request: Request, start: int = Query(0, ge=0, le=_BIG),
+    limit: int = Query(100, ge=1, le=1000),
     who: Principal = Depends(_AUDITOR),
 ) -> dict[str, Any]:  # fmt: skip
     log = services(request).audit
@@ -49,7 +51,8 @@ def checkpoints(request: Request, who: Principal = Depends(_AUDITOR)) -> list[di
 
 @router.get("/proofs/inclusion", summary="RFC 9162 inclusion proof of an entry")
 def inclusion(
-    request: Request, index: int = Query(ge=0), tree_size: int | None = Query(None, ge=1),
+    request: Request, index: int = Query(ge=0, le=_BIG),
+    tree_size: int | None = Query(None, ge=1, le=_BIG),
     who: Principal = Depends(_AUDITOR),
 ) -> dict[str, Any]:  # fmt: skip
     log = services(request).audit
@@ -63,7 +66,8 @@ def inclusion(
 
 @router.get("/proofs/consistency", summary="RFC 9162 consistency proof between two sizes")
 def consistency(
-    request: Request, old_size: int = Query(ge=1), new_size: int | None = Query(None, ge=1),
+    request: Request, old_size: int = Query(ge=1, le=_BIG),
+    new_size: int | None = Query(None, ge=1, le=_BIG),
     who: Principal = Depends(_AUDITOR),
 ) -> dict[str, Any]:  # fmt: skip
     log = services(request).audit

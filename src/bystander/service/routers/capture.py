@@ -4,22 +4,27 @@ download the signed recording. The guard's rules apply exactly as in ``bystander
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from bystander.guard.consumers import ConsumerKind, ReleasedSample, SampleKind
 from bystander.guard.session import CaptureSession
 from bystander.guard.zones import LocationType
 from bystander.service.auth import Principal, Role, require
-from bystander.service.jobs import Progress
+from bystander.service.jobs import JobInfo, Progress
+from bystander.service.openapi import binary
+from bystander.service.profiles import load_api_profile
 from bystander.service.routers.common import services
-from bystander.service.routers.protect import job_folder
-from bystander.service.uploads import save_upload
+from bystander.service.routers.jobs import owned
+from bystander.service.routers.protect import job_folder, receive_original
 
 router = APIRouter(prefix="/api/capture", tags=["capture"])
 _DEVICE = require(Role.DEVICE)
@@ -67,29 +72,28 @@ async def start(
     from bystander.cli.common import signing_identity
     from bystander.guard.clock import SystemClock
     from bystander.guard.indicator import SimulatedIndicator
-    from bystander.guard.profile import DeviceProfile
     from bystander.guard.sources import VideoSource
 
     found = services(request)
-    folder = job_folder("capture")
-    clip = await save_upload(source, folder, found.settings.max_upload_bytes)
-    (folder / "profile.yaml").write_text(profile, encoding="utf-8")
-    device = DeviceProfile.load(folder / "profile.yaml")
     clock = SystemClock()
-    protection = LiveProtection()
-    session = CaptureSession(
-        device,
-        SimulatedIndicator(clock, lag_ms=30),
-        found.consent,
-        found.audit,
-        clock=clock,
-        location=location,
-        protector=protection,
-    )
-    snapshot = Snapshot() if preview else None
-    if snapshot is not None:
-        session.add_consumer(snapshot)
-    signing = _Signing(signing_identity(), found.audit, protection) if sign else None
+
+    def prepare() -> tuple[CaptureSession, Snapshot | None, _Signing | None]:
+        """Profile, zone policy, session and signer: files and models, so off the loop."""
+        device, zones = load_api_profile(profile)
+        protection = LiveProtection()
+        indicator = SimulatedIndicator(clock, lag_ms=30)
+        session = CaptureSession(device, indicator, found.consent, found.audit, clock=clock,
+                                 location=location, protector=protection, zones=zones)  # fmt: skip
+        snapshot = Snapshot() if preview else None
+        if snapshot is not None:
+            session.add_consumer(snapshot)
+        signing = _Signing(signing_identity(), found.audit, protection) if sign else None
+        return session, snapshot, signing
+
+    session, snapshot, signing = await run_in_threadpool(prepare)  # refused: nothing stored
+    folder = job_folder("capture")
+    params = await receive_original(found, source, folder)
+    clip = folder / params["input"]
     live = Live(session, who.token_id, snapshot)
 
     def work(progress: Progress) -> dict[str, Any]:
@@ -100,24 +104,19 @@ async def start(
             live.summary = _run(session, camera, output, False, 0, clock, signing)
         finally:
             camera.close()
-        return live.summary | {"files": {"recording": "recording.mp4"}}
+            if live.snapshot is not None and live.snapshot.jpeg is not None:
+                (folder / "preview.jpg").write_bytes(live.snapshot.jpeg)  # the last one
+            found.captures.pop(job_id, None)
+        return live.summary | {"session": _state(live), "files": {"recording": "recording.mp4"}}
 
-    job = found.jobs.submit("capture", who.token_id, work)
-    found.job_folders[job.id] = folder
+    job = JobInfo(uuid.uuid4().hex, "capture", who.token_id, folder=str(folder), params=params)
+    job_id = job.id
     found.captures[job.id] = live
+    await run_in_threadpool(found.jobs.submit_job, job, work)
     return job.to_dict()
 
 
-def _live(request: Request, job_id: str, who: Principal) -> Live:
-    live: Live | None = services(request).captures.get(job_id)
-    if live is None or (who.role is not Role.ADMIN and live.owner != who.token_id):
-        raise HTTPException(404, f"no capture session {job_id}")
-    return live
-
-
-@router.get("/sessions/{job_id}", summary="A session's guard state and counts")
-def status(job_id: str, request: Request, who: Principal = Depends(_DEVICE)) -> dict[str, Any]:
-    live = _live(request, job_id, who)
+def _state(live: Live) -> dict[str, Any]:
     s = live.session
     return {
         "session_id": s.session_id,
@@ -129,16 +128,47 @@ def status(job_id: str, request: Request, who: Principal = Depends(_DEVICE)) -> 
     }
 
 
+def _live(request: Request, job_id: str, who: Principal) -> Live | None:
+    """The running session, None if it has ended (its record is the job's); else 404."""
+    found = services(request)
+    live: Live | None = found.captures.get(job_id)
+    if live is not None and (who.role is Role.ADMIN or live.owner == who.token_id):
+        return live
+    job = owned(request, job_id, who) if live is None else None
+    if job is None or job.kind != "capture":
+        raise HTTPException(404, f"no capture session {job_id}")
+    return None
+
+
+@router.get("/sessions/{job_id}", summary="A session's guard state and counts")
+def status(job_id: str, request: Request, who: Principal = Depends(_DEVICE)) -> dict[str, Any]:
+    live = _live(request, job_id, who)
+    if live is not None:
+        return _state(live)
+    job = owned(request, job_id, who)
+    ended = dict(job.result.get("session") or {})
+    return ended or {"session_id": None, "state": f"ended ({job.state})", "released": 0,
+                     "withheld": 0, "fault": None, "preview_frames": None}  # fmt: skip
+
+
 @router.post("/sessions/{job_id}/stop", summary="Stop a session (the recording is finished)")
 def stop(job_id: str, request: Request, who: Principal = Depends(_DEVICE)) -> dict[str, Any]:
     live = _live(request, job_id, who)
-    live.session.stop()
+    if live is not None:
+        live.session.stop()
     return status(job_id, request, who)
 
 
-@router.get("/sessions/{job_id}/preview.jpg", summary="The latest protected frame")
+@router.get("/sessions/{job_id}/preview.jpg", summary="The latest protected frame",
+            response_class=Response, responses=binary("image/jpeg"))
 def preview(job_id: str, request: Request, who: Principal = Depends(_DEVICE)) -> Response:
     live = _live(request, job_id, who)
+    if live is None:
+        last = Path(owned(request, job_id, who).folder) / "preview.jpg"
+        if not last.is_file():
+            raise HTTPException(404, "this session has ended without a preview")
+        return Response(last.read_bytes(), media_type="image/jpeg",
+                        headers={"Cache-Control": "no-store"})  # fmt: skip
     if live.snapshot is None:
         raise HTTPException(404, "this session has no preview (start it with preview=true)")
     if live.snapshot.jpeg is None:

@@ -6,9 +6,9 @@ they did not exist); every read of a record is a ``api.personal_data_accessed`` 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from bystander.consent.models import ConsentKind, ConsentRecord, Scope, SubjectRole
@@ -22,10 +22,11 @@ _PEOPLE = require(Role.DEVICE, Role.SUBJECT)
 
 class GrantRequest(BaseModel):
     subject_id: str = Field(min_length=1, max_length=200)
-    scopes: list[Scope] = Field(min_length=1)
+    scopes: list[Scope] = Field(min_length=1, max_length=32)
     kind: ConsentKind = ConsentKind.GENERAL
     role: SubjectRole = SubjectRole.WEARER
-    purposes: list[str] = Field(default_factory=list)
+    purposes: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list,
+                                                                  max_length=32)
 
 
 class CheckAnswer(BaseModel):
@@ -56,7 +57,8 @@ def grant(body: GrantRequest, request: Request, who: Principal = Depends(_PEOPLE
 
 @router.get("/check", response_model=CheckAnswer, summary="May this subject's data be used now?")
 async def check(
-    subject: str, scope: Scope, request: Request, kind: ConsentKind = ConsentKind.GENERAL,
+    request: Request, subject: str = Query(min_length=1, max_length=200), scope: Scope = Query(),
+    kind: ConsentKind = ConsentKind.GENERAL,
     who: Principal = Depends(require(Role.DEVICE)),
 ) -> CheckAnswer:  # fmt: skip
     # one indexed query (about 0.1 ms): cheaper on the loop than a hop to the thread pool
@@ -67,7 +69,7 @@ async def check(
 
 @router.get("", summary="List consent records (a subject sees only their own)")
 def list_records(
-    request: Request, subject: str | None = None,
+    request: Request, subject: str | None = Query(None, max_length=200),
     who: Principal = Depends(require(Role.DEVICE, Role.AUDITOR, Role.SUBJECT)),
 ) -> list[dict[str, Any]]:  # fmt: skip
     if who.role is Role.SUBJECT:

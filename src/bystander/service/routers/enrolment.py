@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import shutil
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from bystander.evidence.vault import TemplateExportRefused, TemplateVault
 from bystander.recognition.enrolment import DEFAULT_PURPOSE
 from bystander.service.auth import Principal, Role, require
+from bystander.service.originals import discard_original
 from bystander.service.routers.common import accessed, services
 from bystander.service.routers.protect import job_folder
-from bystander.service.uploads import save_upload
+from bystander.service.uploads import image_pixels, save_upload
 
 router = APIRouter(prefix="/api/enrolment", tags=["enrolment"])
 _DEVICE = require(Role.DEVICE)
@@ -31,19 +33,31 @@ async def enrol(
     photo: UploadFile = File(...),
     who: Principal = Depends(_DEVICE),
 ) -> dict[str, Any]:
+    found = services(request)
+    folder = job_folder("enrol")
+    limit = found.settings.max_image_pixels
+    try:
+        path = await save_upload(photo, folder, min(found.settings.max_upload_bytes, 64 << 20))
+        if path.suffix not in (".jpg", ".png", ".webp"):
+            raise HTTPException(415, "the photo must be a JPEG, PNG or WebP image")
+        result = await run_in_threadpool(_enrol, request, subject_id, path, limit)
+    finally:
+        await run_in_threadpool(discard_original, found, folder, "enrolment photo")
+    return result
+
+
+def _enrol(request: Request, subject_id: str, path: Path, max_pixels: int) -> dict[str, Any]:
+    """Check the pixel count from the header, then decode and enrol (a worker thread)."""
     from bystander.recognition import FaceEmbedder, enroll
     from bystander.vision.detectors import create_detector
     from bystander.vision.image_io import read_image
 
+    pixels = image_pixels(path)
+    if not 0 < pixels <= max_pixels:
+        why = f"the photo must be a readable image of at most {max_pixels} pixels"
+        raise HTTPException(413 if pixels else 415, why)
+    image = read_image(path).rgb
     found = services(request)
-    folder = job_folder("enrol")
-    try:
-        path = await save_upload(photo, folder, found.settings.max_upload_bytes)
-        if path.suffix not in (".jpg", ".png", ".webp"):
-            raise HTTPException(415, "the photo must be a JPEG, PNG or WebP image")
-        image = read_image(path).rgb
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)  # the photo is not kept
     detector = create_detector("centerface")
     result = enroll(
         subject_id, [image], found.consent, _vault(request), FaceEmbedder(),

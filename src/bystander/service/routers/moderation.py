@@ -4,19 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from bystander.screening.policy import Decision
 from bystander.screening.queue import ModerationError, ModerationQueue
 from bystander.service.auth import Principal, Role, require
-from bystander.service.jobs import Progress
+from bystander.service.jobs import JobInfo, Progress, Work
+from bystander.service.openapi import binary
 from bystander.service.routers.common import accessed, services
-from bystander.service.routers.protect import job_folder
-from bystander.service.uploads import save_upload
+from bystander.service.routers.protect import job_folder, receive_original
+
+if TYPE_CHECKING:
+    from bystander.service.app import Services
 
 T = TypeVar("T")
 router = APIRouter(prefix="/api/moderation", tags=["moderation"])
@@ -53,7 +57,8 @@ class ComplaintRequest(BaseModel):
 
 @router.get("/items", summary="Items, newest first")
 def items(
-    request: Request, status: str | None = None, who: Principal = Depends(_MODERATOR)
+    request: Request, status: str | None = Query(None, max_length=40),
+    who: Principal = Depends(_MODERATOR),
 ) -> list[dict[str, Any]]:
     return [i.to_dict() for i in _call(_queue(request).list, status)]
 
@@ -100,23 +105,38 @@ async def screen_upload(
 ) -> dict[str, Any]:
     found = services(request)
     folder = job_folder("screen")
-    source = await save_upload(file, folder, found.settings.max_upload_bytes)
+    params = await receive_original(found, file, folder)
+    job = JobInfo("", "screen", who.token_id, folder=str(folder), params=params)
+    submitted = await run_in_threadpool(
+        found.jobs.submit, "screen", who.token_id, screen_work(found, job),
+        folder=str(folder), params=params,
+    )  # fmt: skip
+    return submitted.to_dict()
+
+
+def screen_work(found: Services, job: JobInfo) -> Work:
+    """The work of a screening job (also rebuilt after a restart). A held item keeps its
+    original for the moderator (under its retention period); otherwise it is destroyed."""
+    folder = Path(job.folder)
+    source = folder / str(job.params["input"])
 
     def work(progress: Progress) -> dict[str, Any]:
         from bystander.screening.policy import load_policy
         from bystander.screening.screen import Screener
 
+        if not source.is_file():
+            raise FileNotFoundError("the upload is no longer stored")
         progress(0.1, "screening")
         outcome = Screener(load_policy(None), anonymized_dir=folder).screen(source)
         item = ModerationQueue(found.engine, found.audit).submit(outcome)
-        return {"item_id": item.id, "decision": outcome.decision.value}
+        return {"item_id": item.id, "decision": outcome.decision.value,
+                "original_held": outcome.decision is Decision.HOLD}  # fmt: skip
 
-    job = found.jobs.submit("screen", who.token_id, work)
-    found.job_folders[job.id] = folder
-    return job.to_dict()
+    return work
 
 
-@router.get("/items/{item_id}/media/{which}", summary="An item's original or anonymized file")
+@router.get("/items/{item_id}/media/{which}", summary="An item's original or anonymized file",
+            response_class=FileResponse, responses=binary())
 def media(
     item_id: str, which: str, request: Request, who: Principal = Depends(_MODERATOR)
 ) -> FileResponse:

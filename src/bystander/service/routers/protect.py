@@ -3,25 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from bystander import config
 from bystander.service.auth import Principal, Role, require
-from bystander.service.jobs import Progress
+from bystander.service.jobs import JobInfo, Progress, Work
+from bystander.service.originals import register_original
 from bystander.service.routers.common import services
 from bystander.service.uploads import save_upload
+
+if TYPE_CHECKING:
+    from bystander.service.app import Services
 
 router = APIRouter(prefix="/api", tags=["protect"])
 _DEVICE = require(Role.DEVICE)
 
 
 def job_folder(kind: str) -> Path:
-    """A new folder for one job's upload and results, under the home folder."""
+    """A new folder for one job's upload and results, under the home folder (0700)."""
     import uuid
 
-    return config.home() / "service" / kind / uuid.uuid4().hex
+    root = config.home() / "service"
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (root / kind).mkdir(mode=0o700, exist_ok=True)
+    return root / kind / uuid.uuid4().hex
+
+
+async def receive_original(found: Services, upload: UploadFile, folder: Path) -> dict[str, str]:
+    """Store an upload and register it for retention; the job parameters naming it."""
+    source = await save_upload(upload, folder, found.settings.max_upload_bytes)
+    item = await run_in_threadpool(register_original, found, source)
+    return {"input": source.name, "original_id": item}
 
 
 @router.post("/protect", status_code=202, summary="Upload a file to protect (a background job)")
@@ -30,12 +45,27 @@ async def protect(
 ) -> dict[str, Any]:
     found = services(request)
     folder = job_folder("protect")
-    source = await save_upload(file, folder, found.settings.max_upload_bytes)
+    params = await receive_original(found, file, folder)
+    job = JobInfo("", "protect", who.token_id, folder=str(folder), params=params)
+    submitted = await run_in_threadpool(
+        found.jobs.submit, "protect", who.token_id, protect_work(job),
+        folder=str(folder), params=params,
+    )  # fmt: skip
+    return submitted.to_dict()
+
+
+def protect_work(job: JobInfo) -> Work:
+    """The work of a protect job (also rebuilt after a restart)."""
+    folder = Path(job.folder)
+    source = folder / str(job.params["input"])
     target = folder / f"protected{source.suffix}"
 
     def work(progress: Progress) -> dict[str, Any]:
         from bystander.vision.protect import Protector
 
+        if not source.is_file():
+            raise FileNotFoundError("the upload is no longer stored")
+        target.unlink(missing_ok=True)  # a resumed job starts over
         listener = _Listener(progress)
         item = Protector().protect_file(source, target, listener)
         (folder / "report.json").write_text(item.model_dump_json(indent=2))
@@ -43,24 +73,24 @@ async def protect(
         return {"frames": summary.frames, "regions_redacted": summary.regions_redacted,
                 "files": {"output": target.name, "report": "report.json"}}  # fmt: skip
 
-    job = found.jobs.submit("protect", who.token_id, work)
-    found.job_folders[job.id] = folder
-    return job.to_dict()
+    return work
 
 
 class _Listener:
-    """Protect's progress interface, reported to the job (share of frames done)."""
+    """Protect's progress interface, reported to the job as the share of frames done (the
+    protector reports the running count of frames encoded)."""
 
     def __init__(self, progress: Progress) -> None:
         self.progress, self.total, self.done = progress, 0, 0
 
     def start_item(self, path: Path, total_frames: int | None) -> None:
-        self.total = total_frames or 0
+        self.total, self.done = total_frames or 0, 0
 
     def advance(self, frames_done: int) -> None:
-        self.done += frames_done
+        self.done = max(self.done, frames_done)
         if self.total:
-            self.progress(min(0.99, self.done / self.total), f"{self.done}/{self.total} frames")
+            share = min(0.99, self.done / self.total)
+            self.progress(share, f"{min(self.done, self.total)}/{self.total} frames")
 
     def end_item(self) -> None:
         self.progress(1.0, "written")
