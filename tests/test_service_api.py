@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -512,3 +513,25 @@ def test_an_inspection_date_must_be_a_day(api: Api, tmp_path: Path) -> None:
         data={"date": "next tuesday"},
     )
     assert refused.status_code == 422 and "2026-12-31" in refused.json()["detail"]
+
+
+def test_what_the_service_logs_is_covered_by_a_signed_checkpoint(engine: Engine) -> None:
+    with TestClient(create_app(ServiceSettings(), engine=engine)) as client:
+        store = client.app.state.services.tokens  # type: ignore[attr-defined]
+        admin = {"Authorization": f"Bearer {store.create(Role.ADMIN)[1]}"}
+        body = {"subject_id": "ds-cover", "scopes": ["record-video"], "kind": "explicit"}
+        assert client.post("/api/consent", json=body, headers=admin).status_code == 201
+        log = AuditLog(engine)
+        for _ in range(200):  # the sealer signs about once a second while serving
+            latest = log.latest_checkpoint()
+            if latest is not None and latest.size == log.size():
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the service left its entries uncovered while serving")
+        assert client.post("/api/consent", json=body | {"subject_id": "ds-late"},
+                           headers=admin).status_code == 201  # fmt: skip
+    # shutting down covers the last entries
+    log = AuditLog(engine)
+    latest = log.latest_checkpoint()
+    assert latest is not None and latest.size == log.size()

@@ -262,16 +262,21 @@ class AuditLog:
             if sealed:
                 self._sign(conn, head)
         self._set_head(head)
-        self._unsealed = not sealed
+        if not sealed:
+            self._unsealed = True  # set after the commit: a concurrent seal() cannot miss it
         return list(range(start, start + len(items)))
 
     def checkpoint(self) -> Checkpoint:
         """Sign the current tree head and store it (returns the latest one if nothing changed)."""
-        with self._write() as conn:
-            head = self._load_head(conn)
-            result = self._sign(conn, head)
+        self._unsealed = False  # cleared first: an append committed after this sets it again
+        try:
+            with self._write() as conn:
+                head = self._load_head(conn)
+                result = self._sign(conn, head)
+        except BaseException:
+            self._unsealed = True
+            raise
         self._set_head(head)
-        self._unsealed = False
         return result
 
     def seal(self) -> Checkpoint | None:
