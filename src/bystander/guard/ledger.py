@@ -61,6 +61,9 @@ class ProofLedger:
         if chunk is not None and chunk.run == proof.run and len(chunk.reads) < MAX_READS:
             if proof.after_ns > chunk.reads[-1]:
                 chunk.reads += self.history.reads(proof.run, chunk.reads[-1] + 1, proof.after_ns)
+            if proof.before_ns < chunk.reads[0]:  # a sample stamped before the others
+                earlier = self.history.reads(proof.run, proof.before_ns, chunk.reads[0] - 1)
+                chunk.reads[:0] = earlier
         else:
             self._close_chunk()
             reads = self.history.reads(proof.run, proof.before_ns, proof.after_ns)
