@@ -425,8 +425,10 @@ def _check_proven(facts: _Facts, lead: RuleCheck) -> RuleCheck:
         reads, count = event.data.get("reads_ns"), event.data.get("released")
         first, last = event.data.get("first_sample_ns"), event.data.get("last_sample_ns")
         ints = [reads, count, first, last]
-        if not isinstance(reads, list) or not reads or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in [*reads, *ints[1:]]
+        if (
+            not isinstance(reads, list)
+            or not reads
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in [*reads, *ints[1:]])
         ):
             return RuleCheck("R1", Outcome.UNKNOWN, None, f"proven_on #{number} is malformed")
         assert isinstance(count, int) and isinstance(first, int) and isinstance(last, int)
