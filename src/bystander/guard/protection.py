@@ -9,7 +9,7 @@ Two shapes of protector plug into a ``CaptureSession``:
   same order, up to ``delay_frames`` later. ``PipelineProtector`` is the real one: the
   keyframe + region-search schedule ``bystander protect`` uses (``realtime``: the whole frame
   every 5th frame, tracked faces re-found in small regions in between, new faces carried
-  back through the 5 held frames), so live capture runs at ``protect``'s speed and its output
+  back through the held frames), so live capture runs at ``protect``'s speed and its output
   lags the camera by a known number of frames (recorded in the session's evidence).
 """
 
@@ -51,8 +51,9 @@ class PipelineProtector:
     """The real protect pipeline, live: detect (keyframes + region search) -> track ->
     look-back -> redact, whole-frame redaction on a detector error.
 
-    ``preset`` picks the schedule (default ``realtime``: a keyframe every 5th frame, 5 frames
-    of look-back, so output lags input by ``delay_frames`` = 5 frames, 167 ms at 30 fps);
+    ``preset`` picks the schedule (default ``realtime``: a keyframe every 5th frame and the
+    least look-back that needs, 4 frames, so output lags input by ``delay_frames`` = 4 frames,
+    133 ms at 30 fps, plus the protection time);
     ``accurate`` searches every frame in full with no delay. Hooks appended to
     ``frames.on_protected`` see each ``ProtectedFrame`` (e.g. to count redactions). With a
     ``visibility`` gate, people who consented stay visible (``bystander.visibility``);
@@ -67,7 +68,12 @@ class PipelineProtector:
     ) -> None:
         from bystander.vision.protect import Protector, ProtectSettings
 
-        settings = ProtectSettings.from_preset(preset, keep_visible=tuple(keep_visible))
+        interval = ProtectSettings.from_preset(preset).keyframe_interval
+        settings = ProtectSettings.from_preset(
+            preset,
+            keep_visible=tuple(keep_visible),
+            lookback=max(0, interval - 1),  # the least look-back keyframes need: least lag
+        )
         self.protector = Protector(settings, visibility=visibility)
         self.settings: Any = replace(settings)
         self.on_protected: list[Callable[[ProtectedFrame], None]] = []
@@ -81,6 +87,18 @@ class PipelineProtector:
         frames = self.protector.frame_protector(video=True)
         frames.on_protected = self.on_protected  # shared: hooks survive a reset
         return frames
+
+    def warm(self, width: int, height: int) -> None:
+        """Load and compile the detector for this frame size before capture starts (the first
+        detection otherwise takes seconds, and a live stream would drop those frames)."""
+        import numpy as np
+
+        blank = np.zeros((height, width, 3), np.uint8)
+        detector = self.frames.detector
+        detector.detect(blank)
+        regions = getattr(detector, "detect_regions", None)
+        if callable(regions):
+            regions(blank, np.array([[0, 0, min(64, width), min(64, height)]], np.float32))
 
     def push(self, frame: Any) -> list[Protected]:
         return [(p.image, p.whole_frame) for p in self.frames.push_frames(frame)]
