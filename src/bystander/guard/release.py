@@ -63,11 +63,55 @@ class ReleasePath:
     _period_ns: int
     _evidence_lost: bool
 
+    sink: Any
+    sink_errors: int
+    closing_checkpoint: Any
+    checkpoint_error: str | None
+    _closed: bool
+
     def _advance(self, now: int) -> None:
         raise NotImplementedError
 
     def _emit(self, kind: EventType, reason: str | None = None, **data: Any) -> None:
         raise NotImplementedError
+
+    @property
+    def delay_frames(self) -> int:
+        """Frames the protector holds back (the live output's lag, in frames)."""
+        if isinstance(self.protector, StreamProtector):
+            return int(self.protector.delay_frames)
+        return 0
+
+    def latency_summary(self) -> dict[str, Any]:
+        """Sensor stamp to release of the released frames: the live lag (ms) and its cause."""
+        values = sorted(self.latencies_ns)
+
+        def pick(q: float) -> float | None:
+            if not values:
+                return None
+            return round(values[min(len(values) - 1, int(q * len(values)))] / NS_PER_MS, 3)
+
+        return {
+            "delay_frames": self.delay_frames,
+            "latency_p50_ms": pick(0.5),
+            "latency_p99_ms": pick(0.99),
+            "latency_max_ms": pick(1.0),
+        }
+
+    def _close_evidence(self) -> None:
+        """Sign a checkpoint covering every event of the session that just ended (stop,
+        fault, withdrawal or refusal), when the sink can sign (``AuditLog.checkpoint``)."""
+        if self._closed:
+            return
+        self._closed = True
+        sign = getattr(self.sink, "checkpoint", None)
+        if not callable(sign):
+            return
+        try:
+            self.closing_checkpoint = sign()
+        except Exception as exc:
+            self.sink_errors += 1
+            self.checkpoint_error = describe(exc)
 
     # -- release ----------------------------------------------------------------------------
 

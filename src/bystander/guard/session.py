@@ -156,13 +156,6 @@ class CaptureSession(ReleasePath):
         self.checkpoint_error: str | None = None
         self._clear()
 
-    @property
-    def delay_frames(self) -> int:
-        """Frames the protector holds back (the live output's lag, in frames)."""
-        if isinstance(self.protector, StreamProtector):
-            return int(self.protector.delay_frames)
-        return 0
-
     def _clear(self) -> None:
         self.mode = CaptureMode.VIDEO
         self.audio = False
@@ -524,22 +517,6 @@ class CaptureSession(ReleasePath):
         if self.state is State.DRAINING:
             self._transition(State.OFF)
 
-    def latency_summary(self) -> dict[str, Any]:
-        """Sensor stamp to release of the released frames: the live lag (ms) and its cause."""
-        values = sorted(self.latencies_ns)
-
-        def pick(q: float) -> float | None:
-            if not values:
-                return None
-            return round(values[min(len(values) - 1, int(q * len(values)))] / NS_PER_MS, 3)
-
-        return {
-            "delay_frames": self.delay_frames,
-            "latency_p50_ms": pick(0.5),
-            "latency_p99_ms": pick(0.99),
-            "latency_max_ms": pick(1.0),
-        }
-
     # -- threads ----------------------------------------------------------------------------
 
     def _start_threads(self) -> None:
@@ -561,21 +538,6 @@ class CaptureSession(ReleasePath):
         self._threads = [t for t in self._threads if t.is_alive()]
 
     # -- evidence ---------------------------------------------------------------------------
-
-    def _close_evidence(self) -> None:
-        """Sign a checkpoint covering every event of the session that just ended (stop,
-        fault, withdrawal or refusal), when the sink can sign (``AuditLog.checkpoint``)."""
-        if self._closed:
-            return
-        self._closed = True
-        sign = getattr(self.sink, "checkpoint", None)
-        if not callable(sign):
-            return
-        try:
-            self.closing_checkpoint = sign()
-        except Exception as exc:
-            self.sink_errors += 1
-            self.checkpoint_error = describe(exc)
 
     def _transition(self, to: State) -> None:
         before, self.state = self.state, to
