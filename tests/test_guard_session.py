@@ -8,10 +8,13 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine
 
 from bystander.consent.models import Scope
+from bystander.evidence.audit import AuditLog
 from bystander.evidence.events import EventType, MemorySink
-from bystander.evidence.replay import Verdict, replay
+from bystander.evidence.replay import Verdict, events_from_database, replay
 from bystander.guard.clock import SystemClock
 from bystander.guard.consumers import (
     CallbackConsumer,
@@ -38,7 +41,9 @@ CAPTURE_FIELDS = {
         "stopped_ns", "released", "last_sample_ns", "last_released_ns", "indicator_off_ns", "fault",
     },
     EventType.CAPTURE_STATE: {"from", "to"},
-    EventType.PROVEN_ON: {"reads_ns", "released", "first_sample_ns", "last_sample_ns"},
+    EventType.PROVEN_ON: {
+        "first_read_ns", "read_steps_ns", "released", "first_sample_ns", "last_sample_ns",
+    },
     EventType.SAMPLES_WITHHELD: {"count", "first_sample_ns", "last_sample_ns"},
 }  # fmt: skip
 
@@ -659,3 +664,21 @@ def test_unconfirmed_indicator_faults_within_300_ms_on_the_system_clock() -> Non
     assert session.fault_ns is not None and session.commanded_ns is not None
     assert session.fault_ns - session.commanded_ns <= 300 * MS + 20 * MS  # timer slack only
     assert all(v.ok for v in replay(sink.events))
+
+
+def test_a_long_session_logs_its_proof_in_the_real_audit_log(engine: Engine) -> None:
+    """Hundreds of read-backs in one interval are accepted by the audit log (no vector of
+    numbers), and the replayed log proves every release."""
+    log = AuditLog(engine, key=Ed25519PrivateKey.generate())
+    rig = Rig()
+    rig.sink = rig.session.sink = log  # type: ignore[assignment]
+    rig.session.start()
+    rig.capture()
+    for _ in range(600):  # 30 s at 20 Hz read-backs, 20 fps frames
+        rig.step(50)
+    rig.session.stop()
+    assert rig.session.sink_errors == 0
+    (verdict,) = replay(events_from_database(engine))
+    assert verdict.verdict is Verdict.PASS, verdict.reasons
+    assert f"{rig.session.released} sample(s) in 2 interval(s)" in verdict.r1.detail
+    assert rig.session.closing_checkpoint.size == log.size()

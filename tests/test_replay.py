@@ -24,6 +24,7 @@ from bystander.evidence.replay import (
     replay,
     unattributed,
 )
+from bystander.guard.ledger import encode_steps
 
 MS = 1_000_000
 T0 = 10_000 * MS  # session clock origin
@@ -474,8 +475,8 @@ def _write(path: Path, text: str) -> Path:
 
 def proven(reads: list[int], released: int, first: int, last: int) -> AuditEvent:
     return ev(
-        EventType.PROVEN_ON, reads_ns=reads, released=released,
-        first_sample_ns=first, last_sample_ns=last,
+        EventType.PROVEN_ON, first_read_ns=reads[0], read_steps_ns=encode_steps(reads),
+        released=released, first_sample_ns=first, last_sample_ns=last,
     )  # fmt: skip
 
 

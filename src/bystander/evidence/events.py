@@ -29,9 +29,9 @@ class EventType(StrEnum):
     - ``capture.stopped``: ``stopped_ns`` (release stopped), ``released`` (count),
       ``last_sample_ns``, ``last_released_ns``, ``indicator_off_ns``, ``fault`` (bool)
     - ``capture.state``: ``from``, ``to``
-    - ``capture.proven_on``: ``reads_ns`` (the read-back times, all ON, that prove the
-      interval), ``released``, ``first_sample_ns``, ``last_sample_ns`` (the samples released
-      inside it)
+    - ``capture.proven_on``: ``first_read_ns`` and ``read_steps_ns`` (the read-back times,
+      all ON, that prove the interval: the first, then the comma-separated gaps in ns),
+      ``released``, ``first_sample_ns``, ``last_sample_ns`` (the samples released inside it)
     - ``capture.withheld``: ``count``, ``first_sample_ns``, ``last_sample_ns``: samples
       withheld because no read-back proved the indicator ON around them; why in ``reason``
     - ``capture.frame_redacted``: ``sample_ns``, ``action`` (``blanked`` or ``dropped``): the

@@ -414,6 +414,20 @@ def _check_r1(facts: _Facts) -> RuleCheck:
     return check
 
 
+def _reads(event: AuditEvent) -> list[int]:
+    """The read-back times of a ``capture.proven_on`` event ([] when malformed)."""
+    first, steps = event.data.get("first_read_ns"), event.data.get("read_steps_ns")
+    if not isinstance(first, int) or isinstance(first, bool) or not isinstance(steps, str):
+        return []
+    reads = [first]
+    try:
+        for step in steps.split(",") if steps else []:
+            reads.append(reads[-1] + int(step))
+    except ValueError:
+        return []
+    return reads
+
+
 def _check_proven(facts: _Facts, lead: RuleCheck) -> RuleCheck:
     """R1 (issue 16): every released sample lies inside an interval proven ON by read-backs
     at most ``proof_gap_ns`` apart (``capture.proven_on``), and every release is counted."""
@@ -422,13 +436,11 @@ def _check_proven(facts: _Facts, lead: RuleCheck) -> RuleCheck:
     covered = 0
     widest = 0
     for number, event in enumerate(facts.proven, 1):
-        reads, count = event.data.get("reads_ns"), event.data.get("released")
+        reads = _reads(event)
+        count = event.data.get("released")
         first, last = event.data.get("first_sample_ns"), event.data.get("last_sample_ns")
-        ints = [reads, count, first, last]
-        if (
-            not isinstance(reads, list)
-            or not reads
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in [*reads, *ints[1:]])
+        if not reads or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in (count, first, last)
         ):
             return RuleCheck("R1", Outcome.UNKNOWN, None, f"proven_on #{number} is malformed")
         assert isinstance(count, int) and isinstance(first, int) and isinstance(last, int)

