@@ -2,9 +2,10 @@
 
 A reader thread decodes the source and stamps each sample with the session clock as a sensor
 would (a file is paced to its own timeline, so it plays like a camera). Samples wait in a
-small queue for the session; when the session falls behind and the queue is full, the reader
-drops the sample instead of letting the queue (and the live lag) grow, and the session counts
-it (``CaptureSession.skip``). The lag is therefore bounded: the queue, the protector's
+small queue for the session; when the session falls behind, a video frame that is more than
+``MAX_AGE_FRAMES`` frame periods old when the session gets to it is dropped (and a sample
+that finds the queue full), instead of letting the live lag grow; the session counts each
+(``CaptureSession.skip``). The lag is therefore bounded: two frame periods, the protector's
 look-back (``delay_frames``) and the wait for a read-back after each sample.
 """
 
@@ -23,8 +24,10 @@ from bystander.guard.sources import VideoSource
 if TYPE_CHECKING:
     from bystander.guard.session import CaptureSession
 
-#: Samples waiting for the session (about 4 video frames at 30 fps with audio chunks).
-QUEUE_SIZE = 8
+#: Samples waiting for the session (a few video frames and audio chunks).
+QUEUE_SIZE = 4
+#: A video frame older than this many frame periods when the session gets to it is dropped.
+MAX_AGE_FRAMES = 2
 _END = None
 
 
@@ -51,6 +54,7 @@ class LiveFeed:
         self._halt = threading.Event()
         self._error: BaseException | None = None
         self._origin_ns = clock.monotonic_ns()
+        self.max_age_ns = round(MAX_AGE_FRAMES * 1e9 / max(camera.info.fps, 1.0))
         self._thread = threading.Thread(target=self._read, name="live-feed", daemon=True)
         self._thread.start()
 
@@ -59,6 +63,11 @@ class LiveFeed:
             sample = self._queue.get()
             if sample is _END:
                 break
+            late = self.clock.monotonic_ns() - sample.ts_ns > self.max_age_ns
+            if late and sample.kind is SampleKind.VIDEO:  # behind the camera: skip to newer
+                self.dropped += 1
+                self.session.skip(sample)
+                continue
             yield sample
         if self._error is not None:
             raise self._error
