@@ -5,8 +5,10 @@ would (a file is paced to its own timeline, so it plays like a camera). Samples 
 small queue for the session; when the session falls behind, a video frame that is more than
 ``MAX_AGE_FRAMES`` frame periods old when the session gets to it is dropped (and a sample
 that finds the queue full), instead of letting the live lag grow; the session counts each
-(``CaptureSession.skip``). The lag is therefore bounded: two frame periods, the protector's
-look-back (``delay_frames``) and the wait for a read-back after each sample.
+(``CaptureSession.skip``); audio is never dropped (the reader waits for room instead, and the
+video frames that wait with it are then dropped for age). The lag is therefore bounded: two
+frame periods, the protector's look-back (``delay_frames``) and the wait for a read-back
+after each sample.
 """
 
 from __future__ import annotations
@@ -93,6 +95,9 @@ class LiveFeed:
                 self._wait_until(stamp)
                 kind = SampleKind.VIDEO if item.kind == "video" else SampleKind.AUDIO
                 sample = Sample(kind, stamp, item.payload)
+                if kind is SampleKind.AUDIO:  # sound is small and never dropped: wait
+                    self._put(sample)
+                    continue
                 try:
                     self._queue.put_nowait(sample)
                 except queue.Full:  # the session is behind: drop, never fall further behind
@@ -107,6 +112,14 @@ class LiveFeed:
                     break
                 except queue.Full:
                     continue
+
+    def _put(self, sample: Sample) -> None:
+        while not self._halt.is_set():
+            try:
+                self._queue.put(sample, timeout=0.05)
+                return
+            except queue.Full:
+                continue
 
     def _wait_until(self, stamp_ns: int) -> None:
         while (remaining := stamp_ns - self.clock.monotonic_ns()) > 0 and not self._halt.is_set():
