@@ -44,7 +44,7 @@ class LiveFeed:
         clock: Clock,
         audio: bool,
         max_seconds: float = 0,
-        queue_size: int = QUEUE_SIZE,
+        queue_size: int | None = None,
     ) -> None:
         self.camera = camera
         self.session = session
@@ -52,7 +52,7 @@ class LiveFeed:
         self.audio = audio
         self.max_seconds = max_seconds
         self.dropped = 0
-        self._queue: queue.Queue[Sample | None] = queue.Queue(queue_size)
+        self._queue: queue.Queue[Sample | None] = queue.Queue(queue_size or QUEUE_SIZE)
         self._halt = threading.Event()
         self._error: BaseException | None = None
         self._origin_ns = clock.monotonic_ns()
