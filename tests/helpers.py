@@ -24,6 +24,28 @@ def decode_frames(path: Path) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
 
 
+def decode_timed(path: Path) -> list[tuple[float, np.ndarray]]:
+    """Every frame of ``path`` with its presentation time in seconds."""
+    with av.open(str(path)) as container:
+        return [
+            (float(f.time or 0.0), f.to_ndarray(format="rgb24")) for f in container.decode(video=0)
+        ]
+
+
+def align(recorded: Path, source: Path, fps: float) -> list[tuple[np.ndarray, int]]:
+    """Each frame of a live recording with the index of the source frame it shows.
+
+    A live capture may drop frames to keep up with the camera, so position in the file says
+    nothing; the recording keeps the capture timing, so the first frame is matched to the
+    source by content and the rest by their timestamps.
+    """
+    frames = decode_timed(recorded)
+    originals = decode_frames(source)
+    first = frames[0][1].astype(np.int16)
+    start = int(np.argmin([np.abs(first - o.astype(np.int16)).mean() for o in originals]))
+    return [(image, start + round(t * fps)) for t, image in frames]
+
+
 def sharpness(region: np.ndarray) -> float:
     """Variance of the Laplacian: high for a visible face, near zero once blurred."""
     grey = cv2.cvtColor(np.ascontiguousarray(region), cv2.COLOR_RGB2GRAY)

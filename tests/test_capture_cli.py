@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from bystander.cli import capture_cmd
 from bystander.cli.app import app
 from bystander.consent.models import ConsentKind, Scope
 from bystander.consent.store import ConsentStore
 from bystander.evidence.db import make_engine
+from bystander.guard.indicator import IndicatorReading, SimulatedIndicator
 from bystander.vision.synthetic import SyntheticClip
 from tests.helpers import (
     PROFILE,
@@ -59,7 +61,7 @@ def test_capture_records_protected_frames_and_the_log_replays_clean(
     consent = result["assertions"]["org.bystander.consent"]["records"]
     assert consent and all("record_id" in r or "sha256" in r for r in consent)
     protection = result["assertions"]["org.bystander.protection"]
-    assert protection["regions_redacted"] > 0 and protection["keyframe_interval"] == 1
+    assert protection["regions_redacted"] > 0 and protection["keyframe_interval"] == 5
     assert result["assertions"]["org.bystander.audit-checkpoint"]["tree_size"] > 0
 
 
@@ -105,3 +107,33 @@ def test_microphone_follows_the_same_rules(
     summary = stream_summary(out)
     assert summary["audio"] == "aac"
     assert summary["audio_seconds"] == pytest.approx(1.0, abs=0.15)  # the 1 s clip's tone
+
+
+class _DyingIndicator(SimulatedIndicator):
+    """The simulated LED of the CLI, which dies after 15 read-backs (0.75 s of capture)."""
+
+    def read_back(self) -> IndicatorReading:
+        if self.reads >= 15:
+            self.fail()
+        return super().read_back()
+
+
+def test_a_fault_names_its_reason_and_leaves_the_session_signed(
+    home: Path, demo_clip: SyntheticClip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A session that ends by a fault: the error line names the rule and the reason, a signed
+    checkpoint covers every event, and replay gives it the verdict ``fault``, not ``pass``."""
+    monkeypatch.setattr(capture_cmd, "SimulatedIndicator", _DyingIndicator)
+    grant_recording(home)
+    out = tmp_path / "rec.mp4"
+    code, output = capture("--source", str(demo_clip.path), "-o", str(out))
+    assert code != 0
+    line = next(x for x in output.splitlines() if "error" in x)
+    assert "fault R4: indicator read-back OFF while lit" in line, output
+    verify = runner.invoke(app, ["audit", "verify"])
+    assert verify.exit_code == 0 and "not covered" not in verify.output, verify.output
+    replay = runner.invoke(app, ["audit", "replay", "--json"])
+    assert replay.exit_code == 0, replay.output
+    (session,) = json.loads(replay.stdout)["sessions"]
+    assert session["verdict"] == "fault"
+    assert session["reasons"][0] == "fault R4: indicator read-back OFF while lit"

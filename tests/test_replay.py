@@ -24,6 +24,7 @@ from bystander.evidence.replay import (
     replay,
     unattributed,
 )
+from bystander.guard.ledger import encode_steps
 
 MS = 1_000_000
 T0 = 10_000 * MS  # session clock origin
@@ -149,7 +150,8 @@ def test_r1_uses_the_latest_confirmation_before_the_first_frame() -> None:
 def test_r4_fast_stop_and_no_post_fault_sample_passes() -> None:
     last = T0 + 2000 * MS
     v = only(session(last_sample=last, fault=last + 5 * MS, stopped_at=last + 45 * MS))
-    assert v.verdict is Verdict.PASS
+    assert v.verdict is Verdict.FAULT and v.ok  # its own verdict, never pass
+    assert v.reasons[0] == "fault R2: read-back lost"
     assert v.r4.outcome is Outcome.PASS and v.r4.margin_ms == pytest.approx(5.0)
     assert "stopped 40.000 ms after the fault" in v.r4.detail
 
@@ -193,7 +195,8 @@ def test_r4_fault_before_any_sample_with_nothing_released() -> None:
            indicator_off_ns=T0 + 302 * MS, fault=True),
     ]  # fmt: skip
     v = only(events)
-    assert v.verdict is Verdict.PASS and v.frames_released == 0
+    assert v.verdict is Verdict.FAULT and v.frames_released == 0
+    assert v.reasons == ("fault R2: no reason logged",)
     assert [c.outcome for c in v.checks] == [Outcome.NOT_APPLICABLE, Outcome.PASS,
                                              Outcome.NOT_APPLICABLE]  # fmt: skip
 
@@ -382,7 +385,9 @@ def test_cli_on_a_database_and_its_bundle(engine: Engine, tmp_path: Path) -> Non
         assert code == 3, err
         result = json.loads(out)
         assert result["ok"] is False and result["verified"] is True
-        assert result["summary"] == {"pass": 1, "fail": 1, "incomplete": 0, "refused": 1}
+        assert result["summary"] == {
+            "pass": 1, "fail": 1, "incomplete": 0, "refused": 1, "fault": 0,
+        }  # fmt: skip
         late = result["sessions"][-1]
         assert late["session_id"] == "late" and late["rules"]["R1"]["margin_ms"] == -150.0
     code, out, _ = replay_cli(str(bundle))
@@ -466,3 +471,43 @@ def test_cli_database_without_audit_log_exits_1(tmp_path: Path) -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def proven(reads: list[int], released: int, first: int, last: int) -> AuditEvent:
+    return ev(
+        EventType.PROVEN_ON, first_read_ns=reads[0], read_steps_ns=encode_steps(reads),
+        released=released, first_sample_ns=first, last_sample_ns=last,
+    )  # fmt: skip
+
+
+def with_proof(*intervals: AuditEvent, gap_ms: float = 100) -> list[AuditEvent]:
+    """The default passing session, armed with a proof gap and these proven_on events."""
+    events = session(frames=30)
+    armed = events[0].model_copy(update={"data": events[0].data | {"proof_gap_ms": gap_ms}})
+    return [armed, *events[1:-1], *intervals, events[-1]]
+
+
+def test_r1_proven_on_intervals_cover_every_release() -> None:
+    first = T0 + 50 * MS + 210 * MS
+    last = first + 1000 * MS
+    reads = list(range(first - 20 * MS, last + 40 * MS, 50 * MS))
+    v = only(with_proof(proven(reads, 30, first, last)))
+    assert v.verdict is Verdict.PASS, v.reasons
+    assert "30 sample(s) in 1 interval(s) proven ON" in v.r1.detail
+
+
+def test_r1_a_gap_between_read_backs_over_the_bound_fails() -> None:
+    first = T0 + 260 * MS
+    reads = [first - 10 * MS, first + 90 * MS, first + 230 * MS, first + 1010 * MS]
+    v = only(with_proof(proven(reads, 30, first, first + 1000 * MS), gap_ms=200))
+    assert v.verdict is Verdict.FAIL and "read-backs 780.000 ms apart" in v.r1.detail
+
+
+def test_r1_samples_outside_their_proof_or_unaccounted_fail() -> None:
+    first = T0 + 260 * MS
+    reads = list(range(first, first + 500 * MS, 50 * MS))
+    outside = only(with_proof(proven(reads, 30, first, first + 1000 * MS)))
+    assert outside.verdict is Verdict.FAIL and "outside the read-backs" in outside.r1.detail
+    missing = only(with_proof(proven(reads, 10, first, first + 400 * MS)))
+    assert missing.verdict is Verdict.FAIL
+    assert "20 released sample(s) outside any interval proven ON" in missing.r1.detail

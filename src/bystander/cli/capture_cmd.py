@@ -23,12 +23,13 @@ from bystander.evidence.audit import AuditLog
 from bystander.evidence.db import init_db, make_engine
 from bystander.fsutil import atomic_output
 from bystander.guard.clock import SystemClock
-from bystander.guard.consumers import Sample, SampleKind
 from bystander.guard.indicator import SimulatedIndicator
+from bystander.guard.live import LiveFeed
 from bystander.guard.preview import LivePreview
 from bystander.guard.profile import DeviceProfile
+from bystander.guard.protection import PipelineProtector
 from bystander.guard.recorder import RecorderConsumer
-from bystander.guard.session import CaptureSession, PipelineProtector, State
+from bystander.guard.session import CaptureSession, State
 from bystander.guard.sources import VideoSource
 from bystander.guard.zones import LocationType
 from bystander.visibility import close_gate, open_gate, parse_keep_visible
@@ -112,15 +113,19 @@ def capture_command(
         print_json(summary)
     else:
         out_console.print(
-            f"session {summary['session_id']}: {summary['released']} frame(s) released, "
-            f"{summary['withheld']} withheld, state {summary['state']}"
+            f"session {summary['session_id']}: {summary['released']} sample(s) released, "
+            f"{summary['withheld']} withheld ({summary['withheld_unproven']} unproven, "
+            f"{summary['dropped']} dropped to keep up), state {summary['state']}"
             + (f", fault {summary['fault']}" if summary["fault"] else "")
-            + f"\nrecording: {summary['output']}\n"
+            + f"\nlive lag: {summary['delay_frames']} frame(s) held for look-back; "
+            f"sensor to release p50 {summary['latency_p50_ms']} ms, "
+            f"p99 {summary['latency_p99_ms']} ms" + f"\nrecording: {summary['output']}\n"
             f"check it: bystander audit verify && bystander audit replay",
             highlight=False,
         )
     if summary["fault"]:
-        raise fail(f"capture stopped by a fault ({summary['fault']}); frames after it withheld")
+        reason = f": {summary['fault_reason']}" if summary["fault_reason"] else ""
+        raise fail(f"capture stopped by fault {summary['fault']}{reason}; frames after it withheld")
 
 
 def _run(
@@ -141,46 +146,60 @@ def _run(
             camera.info.fps,
             audio_rate=camera.info.audio_rate if audio else None,
             audio_layout=camera.info.audio_layout or "mono",
+            background=True,
         )
         session.add_consumer(recorder)
-        session.start(audio=audio)
-        deadline = time.monotonic() + _READY_TIMEOUT_S
-        while session.state not in _SETTLED and time.monotonic() < deadline:
-            time.sleep(0.005)
-        origin_ns = clock.monotonic_ns()
+        warm = getattr(session.protector, "warm", None)
+        if callable(warm):  # load the detector before the light goes on
+            warm(camera.info.width, camera.info.height)
         try:
-            for item in camera.samples(audio=audio):
-                if session.state is not State.CAPTURING:
-                    break
-                if max_seconds and item.seconds > max_seconds:
-                    break
-                # The sensor's timestamp: the source timeline mapped onto the session clock.
-                # A live source delivers in real time; a file is paced to match.
-                stamp = origin_ns + int(item.seconds * 1e9)
-                _wait_until(clock, stamp)
-                kind = SampleKind.VIDEO if item.kind == "video" else SampleKind.AUDIO
-                session.submit(Sample(kind, stamp, item.payload))
+            session.start(audio=audio)
+            deadline = time.monotonic() + _READY_TIMEOUT_S
+            while session.state not in _SETTLED and time.monotonic() < deadline:
+                time.sleep(0.005)
+            feed = LiveFeed(camera, session, clock, audio, max_seconds)
+            try:
+                for sample in feed:
+                    if session.state is not State.CAPTURING:
+                        break
+                    session.submit(sample)
+            finally:
+                feed.close()
+                session.stop()
         finally:
-            session.stop()
             recorder.close()
         if recorder.frames == 0:
             if session.fault_rule:
                 raise OutputError(
-                    f"capture stopped by a fault ({session.fault_rule}) before any frame was "
+                    f"capture stopped by {_fault_text(session)} before any frame was "
                     "released: nothing recorded"
                 )
             raise OutputError("no frame was released: nothing recorded")
         if signing is not None:
             signing.sign(temp, output, session, recorder.first_ns, camera)
+    lag = session.latency_summary()
     return {
         "session_id": session.session_id,
         "state": str(session.state),
         "released": session.released,
         "audio": audio,
         "withheld": session.withheld,
+        "withheld_unproven": session.ledger.unproven,
+        "dropped": session.dropped,
+        "delay_frames": lag["delay_frames"],
+        "latency_p50_ms": lag["latency_p50_ms"],
+        "latency_p99_ms": lag["latency_p99_ms"],
         "fault": session.fault_rule,
+        "fault_reason": session.fault_reason,
+        "checkpoint_size": getattr(session.closing_checkpoint, "size", None),
         "output": str(output),
     }
+
+
+def _fault_text(session: CaptureSession) -> str:
+    """``fault R5: no read-back for 1,120 ms``: the rule and the reason, on one line."""
+    reason = f": {session.fault_reason}" if session.fault_reason else ""
+    return f"fault {session.fault_rule}{reason}"
 
 
 class LiveProtection(PipelineProtector):
@@ -194,7 +213,7 @@ class LiveProtection(PipelineProtector):
 
         super().__init__(visibility, keep_visible)
         self.tally = ProtectionTally()
-        self.frames.on_protected.append(self.tally)
+        self.on_protected.append(self.tally)
 
 
 class _Signing:
@@ -223,11 +242,10 @@ class _Signing:
                 soft_wrap=True,
             )
             return
-        tracker = self.live.frames.tracker
         protection = self.live.tally.assertion(
             self.live.settings.describe(),
             self.live.protector.detector.describe(),
-            tracks=tracker.total_tracks if tracker else 0,
+            tracks=self.live.total_tracks,
             width=camera.info.width,
             height=camera.info.height,
         )
@@ -238,15 +256,11 @@ class _Signing:
             protection,
             # the session's consents, then those that kept someone visible
             consent_refs=list(dict.fromkeys([*session.consent_records, *self.live.tally.consents])),
-            checkpoint=self.sink.checkpoint(),  # signed; covers every event of the session
+            # signed at the session's end; covers every event of the session
+            checkpoint=session.closing_checkpoint or self.sink.checkpoint(),
             frame_ranges=self.live.tally.ranges,
             title=output.name,
         )
-
-
-def _wait_until(clock: SystemClock, stamp_ns: int) -> None:
-    while (remaining := stamp_ns - clock.monotonic_ns()) > 0:
-        time.sleep(min(remaining / 1e9, 0.01))
 
 
 def register(app: typer.Typer) -> None:

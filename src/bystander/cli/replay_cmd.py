@@ -1,6 +1,7 @@
 """`bystander audit replay`: recompute from the audit log alone whether R1, R4 and R8 held.
 
-Exit codes: 0 every capture session passed (or was refused); 1 the input cannot be read;
+Exit codes: 0 every capture session passed (or was refused, or stopped by a fault in time);
+1 the input cannot be read;
 3 a rule failed, a session is incomplete, or (with --verify, the default) the log failed
 integrity verification (then no verdict is given).
 """
@@ -54,6 +55,7 @@ _STYLE = {
     Verdict.REFUSED: "cyan",
     Verdict.FAIL: "bold red",
     Verdict.INCOMPLETE: "yellow",
+    Verdict.FAULT: "magenta",
 }
 
 
@@ -95,7 +97,11 @@ def replay_command(
     R1: samples stamped at least T_lead after the indicator read-back was ON.
     R4: release stopped within 100 ms of a fault; no post-fault sample released.
     R8: the indicator went off only after the last release.
-    Exits 3 when a rule failed or a session is incomplete, 0 when all passed or were refused.
+    R1 also checks, where the session logged them, that every released sample lies inside
+    an interval proven ON by read-backs. A session stopped by a fault gets the verdict
+    `fault` with the rule and reason (the rules held: it is not a failure).
+    Exits 3 when a rule failed or a session is incomplete, 0 when all passed, were refused
+    or were stopped by a fault in time.
     """
     with user_errors():
         verifiers = [load_verifier(spec) for spec in key] if key else None

@@ -17,7 +17,9 @@ class EventType(StrEnum):
     """Event types. Capture-session events carry ``session_id`` and, in ``data``, monotonic
     times in nanoseconds on the session's clock (see ``bystander.guard``):
 
-    - ``capture.armed``: ``t_lead_ms``, ``profile`` (device profile id), ``consents`` (ids)
+    - ``capture.armed``: ``t_lead_ms``, ``profile`` (device profile id), ``consents`` (ids);
+      since issue 16 also ``proof_gap_ms`` (the most two read-backs proving ON may be apart)
+      and ``delay_frames`` (frames the live protector holds back for its look-back)
     - ``capture.refused``: ``rule`` (e.g. ``R3``, ``R10``, ``zone``), reason in ``reason``
     - ``capture.indicator_commanded``: ``commanded_ns``, ``pattern``
     - ``capture.indicator_confirmed``: ``confirmed_ns`` (read-back first seen ON)
@@ -27,6 +29,11 @@ class EventType(StrEnum):
     - ``capture.stopped``: ``stopped_ns`` (release stopped), ``released`` (count),
       ``last_sample_ns``, ``last_released_ns``, ``indicator_off_ns``, ``fault`` (bool)
     - ``capture.state``: ``from``, ``to``
+    - ``capture.proven_on``: ``first_read_ns`` and ``read_steps_ns`` (the read-back times,
+      all ON, that prove the interval: the first, then the comma-separated gaps in ns),
+      ``released``, ``first_sample_ns``, ``last_sample_ns`` (the samples released inside it)
+    - ``capture.withheld``: ``count``, ``first_sample_ns``, ``last_sample_ns``: samples
+      withheld because no read-back proved the indicator ON around them; why in ``reason``
     - ``capture.frame_redacted``: ``sample_ns``, ``action`` (``blanked`` or ``dropped``): the
       protector failed on a frame (R11), the reason in ``reason``
     """
@@ -40,6 +47,8 @@ class EventType(StrEnum):
     CAPTURE_STOPPED = "capture.stopped"
     CAPTURE_STATE = "capture.state"
     FRAME_REDACTED = "capture.frame_redacted"
+    PROVEN_ON = "capture.proven_on"
+    SAMPLES_WITHHELD = "capture.withheld"
     CONSENT_GIVEN = "consent.given"
     CONSENT_REFUSED = "consent.refused"
     CONSENT_WITHDRAWN = "consent.withdrawn"

@@ -15,13 +15,20 @@ on the session's clock), grouped by ``session_id`` in log order:
   (``stopped_ns - fault_ns <= 100 ms``) and no released sample is stamped after the fault
   (``last_sample_ns <= fault_ns``).
 - **R8** (indicator off last): ``indicator_off_ns >= last_released_ns``.
+- **R1, proven ON** (sessions whose ``capture.armed`` logs ``proof_gap_ms``, issue 16): every
+  ``capture.proven_on`` event's read-backs are increasing and at most ``proof_gap_ms`` apart,
+  its samples lie between its first and last read-back, and the events account for every
+  released sample (their ``released`` add up to ``capture.stopped.released``): no sample was
+  released outside an interval proven ON.
 
 Each check gives ``pass``/``fail`` with a margin (how far inside the bound, in ms; negative
 when broken), ``n.a.`` when the rule does not apply (no sample released, no fault), or
 ``unknown`` when the events needed to decide are missing or malformed. A session's verdict is
 ``fail`` if any rule failed, else ``incomplete`` if anything is missing (armed but never
 stopped, a first frame without ``capture.armed``, a field missing, duplicated events...),
-``refused`` for a session refused before it released anything, else ``pass``.
+``refused`` for a session refused before it released anything, ``fault`` for a session that
+ended by a fault (the rules held; the first fault's rule and reason are its first reason),
+else ``pass``.
 
 ``replay`` is pure; ``events_from_database`` and ``events_from_bundle`` load the events.
 """
@@ -32,6 +39,7 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +74,7 @@ class Verdict(StrEnum):
     FAIL = "fail"
     INCOMPLETE = "incomplete"
     REFUSED = "refused"
+    FAULT = "fault"
 
 
 @dataclass(frozen=True)
@@ -110,8 +119,8 @@ class SessionVerdict:
 
     @property
     def ok(self) -> bool:
-        """True for a session that passed or was refused."""
-        return self.verdict in (Verdict.PASS, Verdict.REFUSED)
+        """True for a session whose rules held: passed, refused, or stopped by a fault."""
+        return self.verdict in (Verdict.PASS, Verdict.REFUSED, Verdict.FAULT)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,7 +135,7 @@ class SessionVerdict:
 
 
 def all_ok(verdicts: Iterable[SessionVerdict]) -> bool:
-    """True when every session passed or was refused."""
+    """True when every session passed, was refused or was stopped by a fault in time."""
     return all(v.ok for v in verdicts)
 
 
@@ -171,6 +180,10 @@ class _Facts:
     first_released_ns: int | None = None
     fault: bool = False
     fault_ns: int | None = None
+    fault_rule: str | None = None
+    fault_reason: str | None = None
+    proof_gap_ns: int | None = None
+    proven: list[AuditEvent] = field(default_factory=list)
     stopped: bool = False
     stopped_ns: int | None = None
     released: int | None = None
@@ -216,9 +229,13 @@ def judge_facts(
     _check_complete(facts)
     r1, r4, r8 = _check_r1(facts), _check_r4(facts), _check_r8(facts)
     reasons = facts.reasons + [r for r in map(_reason, (r1, r4, r8)) if r]
+    verdict = _verdict(facts, (r1, r4, r8))
+    if verdict is Verdict.PASS and facts.fault:
+        verdict = Verdict.FAULT
+        rule = f" {facts.fault_rule}" if facts.fault_rule else ""
+        reasons.insert(0, f"fault{rule}: {facts.fault_reason or 'no reason logged'}")
     return SessionVerdict(
-        session_id, device, _verdict(facts, (r1, r4, r8)), frames, r1, r4, r8,
-        tuple(dict.fromkeys(reasons)), events,
+        session_id, device, verdict, frames, r1, r4, r8, tuple(dict.fromkeys(reasons)), events,
     )  # fmt: skip
 
 
@@ -275,6 +292,12 @@ def _read_armed(facts: _Facts, event: AuditEvent) -> None:
         facts.t_lead_ns = round(lead * _NS_PER_MS)
     else:
         facts.reasons.append("capture.armed has no valid t_lead_ms")
+    gap = event.data.get("proof_gap_ms")
+    if gap is not None:
+        if isinstance(gap, int | float) and not isinstance(gap, bool) and 0 < gap < math.inf:
+            facts.proof_gap_ns = round(gap * _NS_PER_MS)
+        else:
+            facts.reasons.append("capture.armed has an invalid proof_gap_ms")
 
 
 def _read_refused(facts: _Facts, event: AuditEvent) -> None:
@@ -300,7 +323,15 @@ def _read_fault(facts: _Facts, event: AuditEvent) -> None:
     fault_ns = facts.int_field(event, "fault_ns")
     if fault_ns is not None and (facts.fault_ns is None or fault_ns < facts.fault_ns):
         facts.fault_ns = fault_ns  # the earliest fault bounds R4
+    if not facts.fault:
+        rule = event.data.get("rule")
+        facts.fault_rule = rule if isinstance(rule, str) else None
+        facts.fault_reason = event.reason
     facts.fault = True
+
+
+def _read_proven(facts: _Facts, event: AuditEvent) -> None:
+    facts.proven.append(event)
 
 
 def _read_stopped(facts: _Facts, event: AuditEvent) -> None:
@@ -322,6 +353,7 @@ _READERS = {
     EventType.FIRST_FRAME: _read_first_frame,
     EventType.CAPTURE_FAULT: _read_fault,
     EventType.CAPTURE_STOPPED: _read_stopped,
+    EventType.PROVEN_ON: _read_proven,
 }
 
 
@@ -377,7 +409,59 @@ def _check_r1(facts: _Facts) -> RuleCheck:
         short = _ms(-(check.margin_ns or 0))
         failed = f"R1: sample released early: {detail}, {short} short"
         return RuleCheck("R1", check.outcome, check.margin_ns, failed)
+    if facts.proof_gap_ns is not None:
+        return _check_proven(facts, check)
     return check
+
+
+def _reads(event: AuditEvent) -> list[int]:
+    """The read-back times of a ``capture.proven_on`` event ([] when malformed)."""
+    first, steps = event.data.get("first_read_ns"), event.data.get("read_steps_ns")
+    if not isinstance(first, int) or isinstance(first, bool) or not isinstance(steps, str):
+        return []
+    reads = [first]
+    try:
+        for step in steps.split(",") if steps else []:
+            reads.append(reads[-1] + int(step))
+    except ValueError:
+        return []
+    return reads
+
+
+def _check_proven(facts: _Facts, lead: RuleCheck) -> RuleCheck:
+    """R1 (issue 16): every released sample lies inside an interval proven ON by read-backs
+    at most ``proof_gap_ns`` apart (``capture.proven_on``), and every release is counted."""
+    gap = facts.proof_gap_ns
+    assert gap is not None
+    covered = 0
+    widest = 0
+    for number, event in enumerate(facts.proven, 1):
+        reads = _reads(event)
+        count = event.data.get("released")
+        first, last = event.data.get("first_sample_ns"), event.data.get("last_sample_ns")
+        if not reads or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in (count, first, last)
+        ):
+            return RuleCheck("R1", Outcome.UNKNOWN, None, f"proven_on #{number} is malformed")
+        assert isinstance(count, int) and isinstance(first, int) and isinstance(last, int)
+        steps = [b - a for a, b in pairwise(reads)]
+        widest = max([widest, *steps])
+        if any(step < 0 for step in steps) or widest > gap:
+            why = f"read-backs {_ms(widest)} apart (bound {_ms(gap)})"
+            return RuleCheck("R1", Outcome.FAIL, gap - widest, f"R1: proven_on #{number}: {why}")
+        if count < 1 or not reads[0] <= first <= last <= reads[-1]:
+            return RuleCheck(
+                "R1", Outcome.FAIL, None,
+                f"R1: proven_on #{number}: samples outside the read-backs that prove them",
+            )  # fmt: skip
+        covered += count
+    if facts.released is not None and covered != facts.released:
+        return RuleCheck(
+            "R1", Outcome.FAIL, None,
+            f"R1: {facts.released - covered} released sample(s) outside any interval proven ON",
+        )  # fmt: skip
+    detail = f"{lead.detail}; {covered} sample(s) in {len(facts.proven)} interval(s) proven ON"
+    return RuleCheck("R1", lead.outcome, lead.margin_ns, detail)
 
 
 def _check_r4(facts: _Facts) -> RuleCheck:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
 
 from bystander.guard.consumers import ConsumerKind, ReleasedSample, SampleKind
@@ -12,8 +14,13 @@ class RecorderConsumer:
     """Receives only what the session releases; the file keeps the capture timing.
 
     The file at ``path`` is incomplete until ``close``; callers write to a temporary name
-    and publish it afterwards (``bystander.fsutil.atomic_output``).
+    and publish it afterwards (``bystander.fsutil.atomic_output``). With ``background``, a
+    writer thread encodes (x264 releases the GIL) while the session protects the next frames;
+    ``receive`` then only queues (``QUEUE_SIZE`` samples; it waits when the writer is behind),
+    and ``close`` finishes the queue and raises the writer's error, if any.
     """
+
+    QUEUE_SIZE = 32
 
     name = "recorder"
     kind = ConsumerKind.RECORDER
@@ -25,6 +32,7 @@ class RecorderConsumer:
         encoder: EncoderSettings | None = None,
         audio_rate: int | None = None,
         audio_layout: str = "mono",
+        background: bool = False,
     ) -> None:
         self.path = path
         self.fps = fps
@@ -34,6 +42,13 @@ class RecorderConsumer:
         self._writer: VideoWriter | None = None
         self._first_ns: int | None = None
         self.audio_chunks = 0
+        self._queue: queue.Queue[ReleasedSample | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        if background:
+            self._queue = queue.Queue(self.QUEUE_SIZE)
+            self._thread = threading.Thread(target=self._drain, name="recorder", daemon=True)
+            self._thread.start()
 
     @property
     def first_ns(self) -> int | None:
@@ -45,6 +60,22 @@ class RecorderConsumer:
         return self._writer.frames if self._writer else 0
 
     def receive(self, sample: ReleasedSample) -> None:
+        """Write (or queue) one released sample."""
+        if self._queue is None:
+            self._write(sample)
+        elif self._error is None:
+            self._queue.put(sample)
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while (sample := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._write(sample)
+                except BaseException as exc:  # reported by close()
+                    self._error = exc
+
+    def _write(self, sample: ReleasedSample) -> None:
         """Write one released sample; audio that arrives before the first frame is dropped
         (the file's size is known only from a frame)."""
         if sample.kind is SampleKind.VIDEO and self._writer is None:
@@ -69,5 +100,11 @@ class RecorderConsumer:
             self.audio_chunks += 1
 
     def close(self) -> None:
+        if self._queue is not None and self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue = None
         if self._writer is not None:
             self._writer.close()
+        if self._error is not None:
+            raise self._error

@@ -2,13 +2,18 @@
 
 States: ``OFF -> ARMING -> LIT -> CAPTURING -> DRAINING -> OFF``, and ``FAULT``, latched until
 ``stop()`` and then an explicit ``reset()``. A sample reaches consumers only through
-``submit``, and only when (R1) the indicator read-back has been ON for ``t_lead_ms`` before
-the sample's stamp, the latest read-back is fresh and ON, the stamp is not in the future, the
-session is capturing (or draining a sample stamped before the stop) and the frame protector
-has run (R11). Faults (R2 unconfirmed, R3 occluded, R4 read-back OFF, R5 stalled driver, R10
-consent withdrawn, zone change) stop release at once under the same lock the release path
-takes, so no sample released after the fault exists, and the indicator goes off only when the
-last release is done (R8). Every step is an audit event (R12; fields in ``EventType``).
+``submit``, and only when the frame protector has run (R11), the session is capturing (or
+draining a sample stamped before the stop), the stamp is not in the future, it is at least
+``t_lead_ms`` after the indicator was confirmed ON (R1), and the indicator is *proven ON
+around it*: read-backs on both sides of its stamp, ON and within the proof gap of each other
+(``bystander.guard.readback``). A sample whose proof is not there yet is held (in stamp
+order) until the next read-back decides it; one in an unproven gap is withheld, counted and
+logged, which is not a fault. Faults (R2 unconfirmed, R3 occluded, R4 read-back OFF, R5
+stalled driver, R10 consent withdrawn, zone change; see ``bystander.guard.health`` for what
+counts as evidence) stop release at once under the same lock the release path takes, so no
+sample is released after the fault, and the indicator goes off only when the last release
+is done (R8). Every step is an audit event (R12; fields in ``EventType``), and every ending
+(stop, fault, withdrawal, refusal) is closed with a signed checkpoint when the sink can sign.
 
 >>> session = CaptureSession(profile, indicator, consent_store, audit_log)   # doctest: +SKIP
 >>> session.add_consumer(recorder)                                          # doctest: +SKIP
@@ -17,53 +22,54 @@ last release is done (R8). Every step is an audit event (R12; fields in ``EventT
 >>> session.stop()                                                          # doctest: +SKIP
 
 Tests drive a session with ``run_watchdog=False`` and a ``FakeClock``, calling ``tick()``;
-in production two threads run: a sampler that reads the indicator at ``watchdog_hz`` and
-re-checks consent about once a second (either may block, in a hung driver or a slow database),
-and a watchdog that never blocks and faults when readings stop (R5) or the R2 deadline passes.
+in production two threads run (``bystander.guard.health``): the sampler and the watchdog.
 """
 
 from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from collections import deque
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
-
-import numpy as np
+from typing import Any, NoReturn, Protocol, runtime_checkable
 
 from bystander.errors import BystanderError
 from bystander.evidence.events import AuditEvent, EventSink, EventType
 from bystander.guard.clock import NS_PER_MS, NS_PER_S, Clock, SystemClock
-from bystander.guard.consumers import CONSUMER_SCOPES, Consumer, ReleasedSample, Sample, SampleKind
+from bystander.guard.consumers import CONSUMER_SCOPES, Consumer, Sample
 from bystander.guard.egress import ConsentChecker
+from bystander.guard.health import (
+    STALL_BOUND_NS,
+    describe,
+    ms_text,
+    read_with_timeout,
+    sampler_loop,
+    watchdog_loop,
+)
 from bystander.guard.indicator import Indicator, IndicatorReading, Pattern
+from bystander.guard.ledger import ProofLedger
 from bystander.guard.profile import DeviceProfile, RequiredConsent
+from bystander.guard.protection import (
+    FrameHook,
+    PipelineProtector,
+    StreamProtector,
+    default_protector,
+)
+from bystander.guard.readback import ReadbackHistory
+from bystander.guard.release import Held, ReleasePath
+from bystander.guard.states import ACTIVE as _ACTIVE
+from bystander.guard.states import State
 from bystander.guard.zones import LocationType, ZonePolicy
 
-if TYPE_CHECKING:
-    from bystander.vision.pipeline import VisibilityGate
+__all__ = [
+    "CaptureMode", "CaptureRefused", "CaptureSession", "GuardError", "PipelineProtector",
+    "State", "WithdrawalListener", "default_protector",
+]  # fmt: skip
 
-FrameHook = Callable[[Any], Any]
 #: How long a stop waits for in-flight deliveries before switching the indicator off anyway.
 DRAIN_TIMEOUT_S = 2.0
-#: How often the sampler thread re-checks consent with the store (R10).
-CONSENT_RECHECK_S = 1.0
-
-
-class State(StrEnum):
-    OFF = "OFF"
-    ARMING = "ARMING"
-    LIT = "LIT"
-    CAPTURING = "CAPTURING"
-    DRAINING = "DRAINING"
-    FAULT = "FAULT"
-
-
-_ACTIVE = (State.ARMING, State.LIT, State.CAPTURING, State.DRAINING)
-_RELEASING = (State.CAPTURING, State.DRAINING)
 
 
 class CaptureMode(StrEnum):
@@ -91,50 +97,14 @@ class ConsentLinker(Protocol):
     def link(self, record_id: str, data_kind: str, item_id: str) -> object: ...
 
 
-class PipelineProtector:
-    """The real protect pipeline as a frame hook (detect -> track -> redact; whole-frame on
-    detector error). A live frame is released as soon as it is protected, so every frame gets
-    a full-frame search (no keyframes: they need look-back). Hooks appended to
-    ``frames.on_protected`` see each ``ProtectedFrame`` (e.g. to count redactions). With a
-    ``visibility`` gate, people who consented stay visible (``bystander.visibility``);
-    ``keep_visible`` names how, for the recording's manifest."""
-
-    def __init__(
-        self, visibility: VisibilityGate | None = None, keep_visible: Sequence[str] = ()
-    ) -> None:
-        from bystander.vision.pipeline import FrameProtector
-        from bystander.vision.protect import Protector
-        from bystander.vision.redact import Redactor
-        from bystander.vision.tracker import FaceTracker
-
-        self.protector = Protector()
-        base = self.protector.settings
-        self.settings = replace(
-            base, keyframe_interval=1, lookback=0, keep_visible=tuple(keep_visible)
-        )
-        self.frames = FrameProtector(
-            self.protector.detector,
-            Redactor(base.redaction),
-            FaceTracker(base.tracking),
-            visibility=visibility,
-        )
-
-    def __call__(self, frame: Any) -> Any:
-        return self.frames.protect(frame).image
-
-
-def default_protector() -> FrameHook:
-    """The real protect pipeline (``PipelineProtector``)."""
-    return PipelineProtector()
-
-
-class CaptureSession:
+class CaptureSession(ReleasePath):
     """One device's capture guard; ``start``/``stop`` may repeat, each run a new session id.
 
-    ``protector`` is called on every video frame before any consumer sees it (default: the
-    real ``FrameProtector``). It is also where consented people will be spared: a later
-    protector receives ``consented_ids`` (kept here for it). If it raises, the frame is
-    replaced by a blank one (``redacted_whole``) or dropped, never released raw.
+    ``protector`` protects every video frame before any consumer sees it (default: the real
+    pipeline with the live keyframe schedule, ``PipelineProtector``). A frame hook is called
+    per frame; a ``StreamProtector`` may hold frames back (``delay_frames``), and the samples
+    behind them (audio too) wait in stamp order. If it raises, the frame is replaced by a
+    blank one (``redacted_whole``) or dropped, never released raw.
     """
 
     def __init__(
@@ -145,7 +115,7 @@ class CaptureSession:
         sink: EventSink,
         *,
         clock: Clock | None = None,
-        protector: FrameHook | None = None,
+        protector: FrameHook | StreamProtector | None = None,
         location: LocationType = LocationType.UNKNOWN,
         zones: ZonePolicy | None = None,
         wall: Callable[[], datetime] | None = None,
@@ -168,7 +138,11 @@ class CaptureSession:
         self._confirm_ns = spec.confirm_timeout_ms * NS_PER_MS
         self._period_ns = spec.period_ns
         self._still_ns = spec.still_min_on_ms * NS_PER_MS
+        #: a driver call blocked longer than this is a stalled driver (R5)
+        self.call_deadline_ns = self._confirm_ns
+        self.history = ReadbackHistory(gap_ns=2 * self._period_ns)
         self._lock = threading.Condition(threading.RLock())
+        self._protect_lock = threading.RLock()
         self._consumers: list[Consumer] = []
         self._threads: list[threading.Thread] = []
         self._halt = threading.Event()
@@ -177,6 +151,9 @@ class CaptureSession:
         self.session_id: str | None = None
         self._acknowledged = False
         self.sink_errors = 0
+        self.sampler_priority = "default"
+        self.closing_checkpoint: Any = None
+        self.checkpoint_error: str | None = None
         self._clear()
 
     def _clear(self) -> None:
@@ -188,18 +165,32 @@ class CaptureSession:
         self.confirmed_ns: int | None = None
         self.fault_ns: int | None = None
         self.fault_rule: str | None = None
+        self.fault_reason: str | None = None
         self.stopped_ns: int | None = None
+        self._stop_at_ns: int | None = None
         self.indicator_off_ns: int | None = None
         self.released = 0
         self.withheld = 0
+        self.dropped = 0
         self.protector_failures = 0
         self.consumer_errors = 0
         self.last_sample_ns: int | None = None
         self.last_released_ns: int | None = None
-        self._last_reading: IndicatorReading | None = None
-        self._last_ok_ns = 0
+        self.latencies_ns: list[int] = []
         self._inflight = 0
         self._evidence_lost = False
+        self._call_started_ns: int | None = None
+        self._watched_ns: int | None = None
+        self._held: list[Held] = []
+        self._in_protector: deque[Sample] = deque()
+        self._closed = False
+        self.closing_checkpoint = None
+        self.checkpoint_error = None
+        self.history.reset()
+        self.ledger = ProofLedger(self.history, self._emit)
+        if isinstance(self.protector, StreamProtector):
+            with self._protect_lock:
+                self.protector.reset()
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -228,8 +219,19 @@ class CaptureSession:
     def start(self, mode: CaptureMode = CaptureMode.VIDEO, audio: bool | None = None) -> str:
         """Arm: check zone, consents (R10) and occlusion (R3), then command the indicator ON.
 
-        Returns the new session id; raises ``CaptureRefused`` (after logging it).
+        Returns the new session id; raises ``CaptureRefused`` (after logging it and signing a
+        checkpoint that covers the refusal).
         """
+        try:
+            session_id = self._arm(mode, audio)
+        except CaptureRefused:
+            self._close_evidence()
+            raise
+        if self._run_watchdog:
+            self._start_threads()
+        return session_id
+
+    def _arm(self, mode: CaptureMode, audio: bool | None) -> str:
         with self._lock:
             if self.state is not State.OFF:
                 raise GuardError(f"cannot start: session is {self.state}")
@@ -255,6 +257,9 @@ class CaptureSession:
                 mode=self.mode.value,
                 audio=self.audio,
                 location=self.location.value,
+                proof_gap_ms=self.history.gap_ns / NS_PER_MS,
+                stall_bound_ms=STALL_BOUND_NS // NS_PER_MS,
+                delay_frames=self.delay_frames,
             )
             if self._evidence_lost:
                 self._fault("R12", "the audit sink failed while arming")
@@ -262,17 +267,14 @@ class CaptureSession:
             spec = self.profile.indicator
             pattern = spec.still_pattern if self.mode is CaptureMode.STILL else spec.video_pattern
             now = self.clock.monotonic_ns()
-            self.commanded_ns = self._last_ok_ns = now
+            self.commanded_ns = now
             try:
                 self.indicator.command(True, pattern)
             except Exception as exc:
-                self._fault("R2", f"indicator command failed: {_describe(exc)}")
+                self._fault("R2", f"indicator command failed: {describe(exc)}")
                 return self.session_id
             self._emit(EventType.INDICATOR_COMMANDED, commanded_ns=now, pattern=pattern.value)
-            session_id = self.session_id
-        if self._run_watchdog:
-            self._start_threads()
-        return session_id
+            return self.session_id
 
     def _refuse(self, rule: str, reason: str) -> NoReturn:
         self._emit(EventType.CAPTURE_REFUSED, reason=reason, rule=rule)
@@ -288,7 +290,7 @@ class CaptureSession:
                     self.profile.wearer_id, need.scope, at=when, kind=need.kind
                 )
             except Exception as exc:  # fail closed: an unanswerable question is a "no"
-                self._refuse("R10", f"consent check failed: {_describe(exc)}")
+                self._refuse("R10", f"consent check failed: {describe(exc)}")
             if not answer.allowed:
                 why = f"no valid {need.kind} consent for {need.scope}: {answer.reason}"
                 self._refuse("R10", why)
@@ -298,9 +300,9 @@ class CaptureSession:
     def _check_indicator_before_arming(self) -> None:
         timeout = self._confirm_ns / NS_PER_S
         try:
-            reading = _read_with_timeout(self.indicator, timeout)
+            reading = read_with_timeout(self.indicator, timeout)
         except Exception as exc:
-            self._refuse("R5", f"indicator driver not answering: {_describe(exc)}")
+            self._refuse("R5", f"indicator driver not answering: {describe(exc)}")
         if reading.occluded:
             self._refuse("R3", "the indicator is covered: uncover it to record")
 
@@ -312,9 +314,9 @@ class CaptureSession:
             try:
                 self.consents.link(record_id, "capture-session", self.session_id)
             except Exception as exc:
-                self._refuse("R10", f"cannot link the session to consent: {_describe(exc)}")
+                self._refuse("R10", f"cannot link the session to consent: {describe(exc)}")
 
-    # -- health: read-back sampling and the watchdog ----------------------------------------
+    # -- health: read-back sampling and the watchdog (threads in bystander.guard.health) ---
 
     def tick(self) -> None:
         """One sampler step and one watchdog check (what the two threads do, for tests)."""
@@ -322,23 +324,32 @@ class CaptureSession:
         self.check_watchdog()
 
     def poll(self) -> None:
-        """Read the indicator once and act on it (may block in a hung driver)."""
+        """Read the indicator once and record it; act on it when it demands (may block in a
+        hung driver: the watchdog sees the call overrun its deadline)."""
         if self.state not in _ACTIVE:
             return
+        self._call_started_ns = self.clock.monotonic_ns()
         try:
             reading = self.indicator.read_back()
         except Exception as exc:
             with self._lock:
-                self._fault("R5", f"indicator read-back failed: {_describe(exc)}")
+                self._fault("R5", f"indicator read-back failed: {describe(exc)}")
             return
+        finally:
+            self._call_started_ns = None
+        commanded = self.commanded_ns
+        if commanded is None or reading.at_ns < commanded:
+            return  # stale: taken before this arming
+        self.history.add(reading)
+        calm = self.state is State.CAPTURING or self.state is State.DRAINING
+        if calm and reading.on and not reading.occluded:
+            return  # the common case takes no session lock
         with self._lock:
             self._apply(reading)
 
     def _apply(self, reading: IndicatorReading) -> None:
         if self.state not in _ACTIVE or reading.at_ns < (self.commanded_ns or 0):
-            return  # stale: taken before this arming, or the session is over
-        self._last_ok_ns = max(self._last_ok_ns, self.clock.monotonic_ns())
-        self._last_reading = reading
+            return  # the session is over, or the reading is older than this arming
         if reading.occluded:
             self._fault("R3", "indicator occluded during capture")
         elif self.state is State.ARMING:
@@ -347,34 +358,34 @@ class CaptureSession:
                 self._emit(EventType.INDICATOR_CONFIRMED, confirmed_ns=reading.at_ns)
                 self._transition(State.LIT)
                 self._advance(self.clock.monotonic_ns())
-        elif not reading.on:
-            self._fault("R4", "indicator read-back OFF while lit")
-
-    def check_watchdog(self) -> None:
-        """Fault on an unconfirmed indicator (R2), missing read-backs (R5), lost evidence."""
-        with self._lock:
-            if self.state not in _ACTIVE:
-                return
-            now = self.clock.monotonic_ns()
-            commanded = self.commanded_ns or now
-            silent = now - self._last_ok_ns
-            if self._evidence_lost:
-                self._fault("R12", "the audit sink failed: no release without evidence")
-            elif self.state is State.ARMING and now - commanded >= self._confirm_ns:
+            elif reading.at_ns - (self.commanded_ns or 0) >= self._confirm_ns:
                 ms = self.profile.indicator.confirm_timeout_ms
                 self._fault("R2", f"indicator commanded ON but read-back not ON within {ms} ms")
-            elif silent > 2 * self._period_ns:
-                ms = silent // NS_PER_MS
-                self._fault("R5", f"indicator driver stalled: no read-back for {ms} ms")
-            else:
-                self._advance(now)
+        elif not reading.on:
+            self._fault("R4", "indicator read-back OFF while lit")
+        else:
+            self._advance(self.clock.monotonic_ns())
 
-    def next_deadline_ns(self) -> int | None:
-        """When the watchdog must look next (the R2 confirmation deadline), if any."""
-        with self._lock:
-            if self.state is State.ARMING and self.commanded_ns is not None:
-                return self.commanded_ns + self._confirm_ns
-            return None
+    def check_watchdog(self) -> None:
+        """Fault on evidence: a driver call blocked past its deadline, or no read-back for
+        ``STALL_BOUND_NS`` while this check itself ran on time (R5); lost evidence (R12)."""
+        if self.state not in _ACTIVE:
+            return
+        now = self.clock.monotonic_ns()
+        previous, self._watched_ns = self._watched_ns, now
+        running = previous is not None and now - previous <= 4 * self._period_ns
+        call = self._call_started_ns
+        last = self.history.latest_ns
+        silent = now - (last if last is not None else (self.commanded_ns or now))
+        if self._evidence_lost:
+            self.fault("R12", "the audit sink failed: no release without evidence")
+        elif running and call is not None and now - call > self.call_deadline_ns:
+            self.fault("R5", f"indicator driver call blocked for {ms_text(now - call)}")
+        elif running and silent > STALL_BOUND_NS:
+            self.fault("R5", f"no read-back for {ms_text(silent)}")
+        elif self.state is State.LIT:
+            with self._lock:
+                self._advance(now)
 
     def _advance(self, now: int) -> None:
         lit = self.state is State.LIT and self.confirmed_ns is not None
@@ -412,113 +423,13 @@ class CaptureSession:
                 )
                 allowed, reason = answer.allowed, answer.reason
             except Exception as exc:
-                allowed, reason = False, f"consent check failed: {_describe(exc)}"
+                allowed, reason = False, f"consent check failed: {describe(exc)}"
             if not allowed:
                 with self._lock:
                     if self.state in _ACTIVE:
                         self._fault("R10", f"consent for {need.scope} no longer valid: {reason}")
                 return False
         return True
-
-    # -- release ----------------------------------------------------------------------------
-
-    def feed(self, samples: Iterable[Sample]) -> int:
-        """Offer every sample of a source (camera and microphone, interleaved in time order);
-        returns how many were released. Stops early once the session is over."""
-        released = 0
-        for sample in samples:
-            if self.state in (State.OFF, State.FAULT):
-                break
-            if self.submit(sample) is not None:
-                released += 1
-        return released
-
-    def submit(self, sample: Sample) -> ReleasedSample | None:
-        """Offer a sensor sample; returns what consumers received, or None (withheld)."""
-        with self._lock:
-            self._advance(self.clock.monotonic_ns())
-            if self.state not in _RELEASING or (sample.kind is SampleKind.AUDIO and not self.audio):
-                self.withheld += 1
-                return None
-            self._inflight += 1
-        self._local.inflight = getattr(self._local, "inflight", 0) + 1
-        try:
-            payload, whole = self._protect(sample)
-            if payload is None:
-                return None
-            with self._lock:
-                released = self._gate(sample, payload, whole)
-                consumers = list(self._consumers) if released is not None else []
-            for consumer in consumers:
-                try:
-                    consumer.receive(released)  # type: ignore[arg-type]
-                except Exception:
-                    with self._lock:
-                        self.consumer_errors += 1
-            return released
-        finally:
-            self._local.inflight -= 1
-            with self._lock:
-                self._inflight -= 1
-                self._lock.notify_all()
-
-    def _protect(self, sample: Sample) -> tuple[Any, bool]:
-        """Run the protector (R11); on failure a blank frame, or None when none can be made."""
-        if sample.kind is not SampleKind.VIDEO:
-            return sample.payload, False
-        try:
-            out = self.protector(sample.payload)
-            if out is None:
-                raise ValueError("the protector returned no frame")
-            return out, False
-        except Exception as exc:
-            blankable = isinstance(sample.payload, np.ndarray) and sample.payload.size > 0
-            with self._lock:
-                self.protector_failures += 1
-                if not blankable:
-                    self.withheld += 1  # nothing to blank: drop it rather than release it raw
-                self._emit(  # R12: the decision is evidence too
-                    EventType.FRAME_REDACTED,
-                    reason=f"protector failed: {_describe(exc)}",
-                    sample_ns=sample.ts_ns,
-                    action="blanked" if blankable else "dropped",
-                )
-            if blankable:
-                return np.zeros_like(sample.payload), True
-            return None, True
-
-    def _gate(self, sample: Sample, payload: Any, whole: bool) -> ReleasedSample | None:
-        """The release decision (R1, R4, R8), taken under the lock faults also take."""
-        now = self.clock.monotonic_ns()
-        reading = self._last_reading
-        ok = (
-            (
-                self.state is State.CAPTURING
-                or (
-                    self.state is State.DRAINING
-                    and self.stopped_ns is not None
-                    and sample.ts_ns <= self.stopped_ns
-                )
-            )
-            and self.confirmed_ns is not None
-            and sample.ts_ns >= self.confirmed_ns + self._lead_ns
-            and sample.ts_ns <= now
-            and reading is not None
-            and reading.on
-            and now - self._last_ok_ns <= 2 * self._period_ns
-            and not self._evidence_lost
-        )
-        if not ok:
-            self.withheld += 1
-            return None
-        self.released += 1
-        first = self.released == 1
-        last = self.last_sample_ns
-        self.last_sample_ns = sample.ts_ns if last is None else max(last, sample.ts_ns)
-        self.last_released_ns = now
-        if first:
-            self._emit(EventType.FIRST_FRAME, sample_ns=sample.ts_ns, released_ns=now)
-        return ReleasedSample(sample.kind, sample.ts_ns, now, payload, self.released, whole)
 
     # -- stopping ---------------------------------------------------------------------------
 
@@ -531,7 +442,7 @@ class CaptureSession:
         if self.state not in _ACTIVE:
             return
         now = self.clock.monotonic_ns()
-        self.fault_ns, self.fault_rule = now, rule
+        self.fault_ns, self.fault_rule, self.fault_reason = now, rule, reason
         self._emit(EventType.CAPTURE_FAULT, reason=reason, fault_ns=now, rule=rule)
         if self.stopped_ns is None:
             self.stopped_ns = now
@@ -539,16 +450,26 @@ class CaptureSession:
         self._finish(fault=True)
 
     def stop(self) -> None:
-        """Stop capture: drain, switch the indicator off last; acknowledges a FAULT."""
+        """Stop capture: release what was stamped before the stop and is proven, switch the
+        indicator off last, sign a checkpoint over the session; acknowledges a FAULT."""
+        draining = False
         with self._lock:
             if self.state is State.FAULT:
                 self._acknowledged = True
             elif self.state in _ACTIVE:
                 if self.state is not State.DRAINING:
-                    self.stopped_ns = self.clock.monotonic_ns()
+                    self._stop_at_ns = self.clock.monotonic_ns()
                     self._transition(State.DRAINING)
-                self._finish(fault=False)
+                draining = True
+        if draining:
+            self.settle(final=True)
+            with self._lock:
+                if self.state is State.DRAINING:
+                    self.stopped_ns = self.clock.monotonic_ns()
+                    self._finish(fault=False)
         self._join_threads()
+        if self.session_id is not None and self.state in (State.OFF, State.FAULT):
+            self._close_evidence()
 
     def reset(self) -> None:
         """Clear a latched FAULT (only after ``stop()``)."""
@@ -566,6 +487,9 @@ class CaptureSession:
         self._lock.wait_for(lambda: self._inflight <= mine, timeout=DRAIN_TIMEOUT_S)
         if self.indicator_off_ns is not None:
             return  # a fault finished the session while this stop waited for the drain
+        if self._held:  # never released: a fault came first, or no proof came
+            self.withheld += len(self._held)
+            self._held.clear()
         if self.mode is CaptureMode.STILL and self.last_released_ns is not None:
             remaining = self.last_released_ns + self._still_ns - self.clock.monotonic_ns()
             if remaining > 0:
@@ -575,6 +499,7 @@ class CaptureSession:
         except Exception:
             fault = True  # the light may still be on; nothing is released either way
         self.indicator_off_ns = self.clock.monotonic_ns()
+        self.ledger.close()
         self._emit(
             EventType.CAPTURE_STOPPED,
             stopped_ns=self.stopped_ns,
@@ -584,7 +509,10 @@ class CaptureSession:
             indicator_off_ns=self.indicator_off_ns,
             fault=fault or self.state is State.FAULT,
             withheld=self.withheld,
+            withheld_unproven=self.ledger.unproven,
+            dropped=self.dropped,
             protector_failures=self.protector_failures,
+            **self.latency_summary(),
         )
         if self.state is State.DRAINING:
             self._transition(State.OFF)
@@ -596,8 +524,8 @@ class CaptureSession:
         self._halt = threading.Event()
         halt = self._halt
         self._threads = [
-            threading.Thread(target=loop, args=(halt,), name=name, daemon=True)
-            for loop, name in ((self._sampler, "guard-sampler"), (self._watchdog, "guard-watchdog"))
+            threading.Thread(target=loop, args=(self, halt), name=name, daemon=True)
+            for loop, name in ((sampler_loop, "guard-sampler"), (watchdog_loop, "guard-watchdog"))
         ]
         for thread in self._threads:
             thread.start()
@@ -608,40 +536,6 @@ class CaptureSession:
             if thread is not current:
                 thread.join(timeout=2 * self._period_ns / NS_PER_S)
         self._threads = [t for t in self._threads if t.is_alive()]
-
-    def _sampler(self, halt: threading.Event) -> None:
-        """Reads the indicator at the watchdog rate and re-checks consent about once a second.
-
-        Both may block (a hung driver, a slow database); the watchdog thread, which never
-        blocks, then sees the readings stop and faults (R5): fail closed either way.
-        """
-        recheck_ns = round(CONSENT_RECHECK_S * NS_PER_S)
-        due = next_consent = self.clock.monotonic_ns()
-        while not halt.is_set():
-            self.poll()
-            if self.clock.monotonic_ns() >= next_consent:
-                next_consent += recheck_ns
-                try:
-                    self.check_consents()
-                except Exception as exc:
-                    self.fault("R10", f"consent re-check failed: {_describe(exc)}")
-            due += self._period_ns  # a fixed grid: slow polls do not make the rate drift
-            now = self.clock.monotonic_ns()
-            if due < now:
-                due = now
-            self.clock.sleep((due - now) / NS_PER_S)
-
-    def _watchdog(self, halt: threading.Event) -> None:
-        while not halt.is_set():
-            try:
-                self.check_watchdog()
-            except Exception as exc:  # an error in the guard is a fault (R5)
-                self.fault("R5", f"guard watchdog error: {_describe(exc)}")
-            wait = self._period_ns
-            deadline = self.next_deadline_ns()
-            if deadline is not None:
-                wait = max(0, min(wait, deadline - self.clock.monotonic_ns()))
-            self.clock.sleep(wait / NS_PER_S)
 
     # -- evidence ---------------------------------------------------------------------------
 
@@ -684,28 +578,3 @@ class WithdrawalListener:
             for session in self.sessions:
                 session.on_consent_withdrawn(record_id if isinstance(record_id, str) else None)
         return index
-
-
-def _read_with_timeout(indicator: Indicator, timeout_s: float) -> IndicatorReading:
-    """``indicator.read_back()`` in a helper thread, so a hung driver cannot hang arming."""
-    box: list[IndicatorReading | BaseException] = []
-
-    def read() -> None:
-        try:
-            box.append(indicator.read_back())
-        except BaseException as exc:
-            box.append(exc)
-
-    thread = threading.Thread(target=read, name="guard-arm-read", daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    if not box:
-        raise TimeoutError(f"no read-back within {timeout_s * 1000:.0f} ms")
-    result = box[0]
-    if isinstance(result, BaseException):
-        raise result
-    return result
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]

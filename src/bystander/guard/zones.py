@@ -100,7 +100,7 @@ class ZonePolicy:
         if not isinstance(data, dict):
             raise ZoneError(f"{path}: a zone policy maps jurisdictions to location rules")
         custom = data.get(base.jurisdiction) or {}
-        return base.layered(_parse_rules(custom, str(path)))
+        return base.layered(parse_rules(custom, str(path)))
 
     def layered(self, custom: Mapping[LocationType, ZoneRule]) -> ZonePolicy:
         """This policy with ``custom`` rules on top; relaxing a refusal is an error."""
@@ -116,7 +116,7 @@ class ZonePolicy:
         return ZonePolicy(self.jurisdiction, rules)
 
 
-def _parse_rules(data: Any, where: str) -> dict[LocationType, ZoneRule]:
+def parse_rules(data: Any, where: str) -> dict[LocationType, ZoneRule]:
     if not isinstance(data, dict):
         raise ZoneError(f"{where}: rules must map location types to settings")
     rules: dict[LocationType, ZoneRule] = {}

@@ -120,6 +120,18 @@ class CaptureGuardAssertion(_Assertion):
         default=None, ge=0, description="what the recording holds, from its frame timestamps"
     )
     media_frames: int | None = Field(default=None, ge=0, description="frames in the file")
+    delay_frames: int | None = Field(
+        default=None, ge=0, description="frames held back for the protector's look-back"
+    )
+    latency_p99_ms: float | None = Field(
+        default=None, ge=0, description="sensor stamp to release, 99th percentile (live lag)"
+    )
+    frames_dropped: int | None = Field(
+        default=None, ge=0, description="frames dropped to keep up with the camera"
+    )
+    frames_unproven: int | None = Field(
+        default=None, ge=0, description="samples withheld: indicator not proven ON around them"
+    )
 
     @field_validator("session_id", "device_id")
     @classmethod
@@ -164,7 +176,23 @@ def capture_assertion(
         frames_released=session.released,
         frames_withheld=session.withheld,
         faults=list(faults),
+        **_live_fields(session),
     )
+
+
+def _live_fields(session: Any) -> dict[str, Any]:
+    """The live lag and what was dropped or unproven, from a session that reports them."""
+    summary = getattr(session, "latency_summary", None)
+    if not callable(summary):
+        return {}
+    lag = summary()
+    ledger = getattr(session, "ledger", None)
+    return {
+        "delay_frames": lag.get("delay_frames"),
+        "latency_p99_ms": lag.get("latency_p99_ms"),
+        "frames_dropped": getattr(session, "dropped", None),
+        "frames_unproven": getattr(ledger, "unproven", None),
+    }
 
 
 class ConsentReference(BaseModel):

@@ -232,7 +232,7 @@ def _mapping(data: object, where: str) -> dict[str, Any]:
     return data
 
 
-def _parse_rules(text: str, where: str, stem: str) -> tuple[str, list[Rule]]:
+def parse_rules(text: str, where: str, stem: str) -> tuple[str, list[Rule]]:
     data = _mapping(read_yaml(text, where), where)
     try:
         head = _InstrumentFile.model_validate(data)
@@ -305,7 +305,7 @@ def parse_catalog(root: Traversable) -> Catalog:
     for f in _files(root, "catalog"):
         where = f"catalog/{f.name}"
         stem = f.name.removesuffix(".yaml")
-        title, found = _parse_rules(read(f, where), where, stem)
+        title, found = parse_rules(read(f, where), where, stem)
         instruments[stem] = title
         for rule in found:
             if rule.id in seen:

@@ -19,7 +19,7 @@ import yaml
 
 from bystander import config, safe_yaml
 from bystander.guard.profile import DeviceProfile, ProfileError
-from bystander.guard.zones import ZoneError, ZonePolicy, _parse_rules
+from bystander.guard.zones import ZoneError, ZonePolicy, parse_rules
 
 MAX_PROFILE_BYTES = 20_000
 MAX_ZONE_BYTES = 64 * 1024
@@ -62,7 +62,7 @@ def named_zone_policy(profile: DeviceProfile, folder: Path) -> ZonePolicy:
     data = _parse(_read_regular(folder / f"{name}.yaml", where), where)
     if not isinstance(data, dict):
         raise ZoneError(f"{where}: a zone policy maps jurisdictions to location rules")
-    return base.layered(_parse_rules(data.get(base.jurisdiction) or {}, where))
+    return base.layered(parse_rules(data.get(base.jurisdiction) or {}, where))
 
 
 def _read_regular(path: Path, where: str) -> bytes:

@@ -241,7 +241,7 @@ class FrameProtector:
             return
         if len(found) == 0:
             return
-        known = Detections.merge(last.regions)
+        known = Detections.merge([*last.regions, last.visible])  # kept-visible faces too
         if len(known):
             overlap = iou_matrix(found.xyxy, known.xyxy).max(axis=1)
             found = found[np.flatnonzero(overlap < _REFIND_MIN_IOU)]
