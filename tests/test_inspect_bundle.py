@@ -274,6 +274,11 @@ def test_har_entries_become_egress(tmp_path: Path) -> None:
         ('{"log": {}}', "not a HAR file (no log.entries list)"),
         ("\xff\xfe", "not a HAR file"),
         ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),
+        (
+            '{"log": {"entries": [{"request": {"url": "https://a.de/"}},'
+            ' {"request": {"url": "http://[::1/x"}}]}}',
+            "traffic/traffic.har entry 1: unreadable request URL (Invalid IPv6 URL)",
+        ),
     ],
 )
 def test_broken_har(tmp_path: Path, content: str, message: str) -> None:

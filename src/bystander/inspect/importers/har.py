@@ -60,8 +60,12 @@ def _entry(entry: Any, ref: str, countries: CountryResolver) -> Egress | None:
     if not isinstance(request, dict) or not isinstance(request.get("url"), str):
         return None
     url: str = request["url"]
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+    except ValueError as exc:  # e.g. "Invalid IPv6 URL": the evidence is malformed, say where
+        name, _, index = ref.removeprefix("har:").rpartition("#")
+        raise BundleError(f"{name} entry {index}: unreadable request URL ({exc})") from None
     if not host:
         return None
     try:
