@@ -147,7 +147,11 @@ def test_a_driver_killed_halfway_leaves_only_whole_files(corpus: Path, tmp_path:
     published = {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
     published = {p for p in published if not p.startswith(STATE_DIR)}
     assert published == first  # nothing half-written under a final name
+    unfinished = sorted({"a.jpg", "b.jpg", "c.png", "d.jpg"} - first)[0]
+    stale = out / f".{Path(unfinished).stem}.x1y2.partial{Path(unfinished).suffix}"
+    stale.write_bytes(b"a killed worker's temporary output")
     report = run_corpus(planned, out, settings, identity)
+    assert not stale.exists() and report.stale_partials_removed == 1
     done = {i.output for i in report.items if i.status == "done"}
     skipped = {i.output for i in report.items if i.status == "skipped"}
     assert skipped == first

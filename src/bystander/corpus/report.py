@@ -58,6 +58,9 @@ class CorpusReport(BaseModel):
     seconds: float = Field(description="wall time of the run")
     files_per_second: float = Field(description="files done in this run over its wall time")
     nodes: list[NodeThroughput] = Field(default_factory=list)
+    stale_partials_removed: int = Field(
+        default=0, description="temporary outputs of killed workers removed before redoing"
+    )
     items: list[CorpusItem] = Field(default_factory=list)
 
     model_config = {"populate_by_name": True}

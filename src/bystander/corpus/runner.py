@@ -5,14 +5,14 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from bystander import __version__
 from bystander.corpus.inputs import PlannedCorpus
 from bystander.corpus.report import CorpusItem, CorpusReport, CorpusTotals, NodeThroughput
-from bystander.corpus.state import check_finished, settings_fingerprint
+from bystander.corpus.state import check_finished, remove_stale_partials, settings_fingerprint
 from bystander.corpus.worker import FileTask, WorkerConfig, make_worker
 from bystander.vision.protect import ProtectSettings
 
@@ -70,6 +70,8 @@ def _run_ray(
 
     from bystander.screening.ray_pool import connect, run_on_ray
 
+    if config.settings.threads is None:  # one inference thread per actor, one actor per CPU
+        config = replace(config, settings=replace(config.settings, threads=1))
     started = connect(address, workers or _local_cpus())
     try:
         cpus = ray.cluster_resources().get("CPU", 1)  # type: ignore[no-untyped-call]
@@ -123,6 +125,7 @@ def run_corpus(
         settle(CorpusItem(input=source, output=None, status="failed", error=reason))
     tasks: list[FileTask] = []
     reasons: dict[str, str] = {}
+    stale = 0
     for job in planned.jobs:
         target = job.target(output)
         status = check_finished(output, job.rel, fingerprint, trust_root)
@@ -138,6 +141,7 @@ def run_corpus(
             error = f"output exists: {target} (not from a corpus run; use --overwrite)"
             settle(CorpusItem.model_validate({**where, "status": "failed", "error": error}))
         else:
+            stale += remove_stale_partials(target)
             tasks.append(FileTask(str(job.source), str(job.rel), replace=target.exists()))
             reasons[str(job.rel)] = "overwrite" if overwrite else status.reason
     config = WorkerConfig(
@@ -187,6 +191,7 @@ def run_corpus(
         seconds=round(seconds, 3),
         files_per_second=round(totals.done / seconds, 3) if seconds > 0 else 0.0,
         nodes=node_throughput(items, seconds),
+        stale_partials_removed=stale,
         items=items,
     )
 

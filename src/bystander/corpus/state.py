@@ -110,3 +110,17 @@ def _signature_problem(target: Path, trust_root: Path | None) -> str | None:
     if verification.state != "trusted" or not verification.complete:
         return f"signature {verification.state}"
     return None
+
+
+def remove_stale_partials(target: Path) -> int:
+    """Remove temporary outputs (``atomic_output``'s ``.NAME.*.partialSUFFIX``) left beside
+    ``target`` by a worker that was killed; returns how many. Only for a file about to be
+    redone: two runs must not share an output folder at the same time."""
+    removed = 0
+    for stale in target.parent.glob(f".{target.stem}.*.partial{target.suffix}"):
+        try:
+            stale.unlink()
+            removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
