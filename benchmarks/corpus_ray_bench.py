@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -63,16 +64,46 @@ def env(home: Path) -> dict[str, str]:
     return {**os.environ, "BYSTANDER_HOME": str(home), "RAY_AUTH_MODE": "token"}
 
 
-def protect(corpus: Path, out: Path, home: Path, *extra: str) -> tuple[float, dict]:
-    """Run the CLI as a whole process; its wall time and its corpus report."""
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def protect(corpus: Path, out: Path, home: Path, *extra: str) -> tuple[float, float, dict]:
+    """Run the CLI as a whole process: its wall time, its CPU time (all threads) and its
+    corpus report."""
+    started, cpu = time.perf_counter(), _children_cpu()
     subprocess.run(
         [str(BIN / "bystander"), "protect", str(corpus), "-o", str(out), "-q", *extra],
         env=env(home),
         check=False,
     )
-    wall = time.perf_counter() - started
-    return wall, json.loads((out / "corpus-report.json").read_text())
+    wall, cpu = time.perf_counter() - started, _children_cpu() - cpu
+    return wall, cpu, json.loads((out / "corpus-report.json").read_text())
+
+
+def cluster_cpu(temp_dir: Path) -> dict[int, float]:
+    """CPU seconds so far of each process of the cluster (by pid)."""
+    table = _processes()
+    mine = _tree(table, {pid for pid, (_, cmd) in table.items() if str(temp_dir) in cmd})
+    ticks = os.sysconf("SC_CLK_TCK")
+    found: dict[int, float] = {}
+    for pid in mine:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
+def _tree(table: dict[int, tuple[int, str]], roots: set[int]) -> set[int]:
+    mine, grew = set(roots), True
+    while grew:
+        children = {pid for pid, (ppid, _) in table.items() if ppid in mine} - mine
+        grew = bool(children)
+        mine |= children
+    return mine
 
 
 def start_cluster(port: int, temp_dir: Path, home: Path) -> None:
@@ -110,12 +141,8 @@ def stop_cluster(temp_dir: Path) -> int:
     while me in table:  # never this script or what started it
         ancestors.add(me)
         me = table[me][0]
-    mine = {pid for pid, (_, cmd) in table.items() if str(temp_dir) in cmd} - ancestors
-    grew = True
-    while grew:
-        children = {pid for pid, (ppid, _) in table.items() if ppid in mine} - mine
-        grew = bool(children)
-        mine |= children
+    roots = {pid for pid, (_, cmd) in table.items() if str(temp_dir) in cmd} - ancestors
+    mine = _tree(table, roots) - ancestors
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in mine:
             with contextlib.suppress(ProcessLookupError):
@@ -156,7 +183,7 @@ def kill_halfway(corpus: Path, out: Path, home: Path, port: int, good: int) -> d
         if p.is_file() and ".bystander-corpus" not in p.parts and ".partial" not in p.name
     }
     partials = [p.name for p in out.rglob("*.partial*")]
-    wall, report = protect(corpus, out, home, *address)
+    wall, _, report = protect(corpus, out, home, *address)
     redone = {i["output"] for i in report["items"] if i["status"] == "done"}
     skipped = {i["output"] for i in report["items"] if i["status"] == "skipped"}
     return {
@@ -197,35 +224,47 @@ def main() -> None:
     print(f"corpus: {args.files} files in {corpus}; load average {os.getloadavg()}")
     start_cluster(args.port, temp_dir, home)
     rows: list[dict] = []
+    address = ["--ray-address", f"127.0.0.1:{args.port}"]
     try:
         for repeat in range(args.repeats):
-            for mode in ("local", "ray"):
+            order = ("local", "ray") if repeat % 2 == 0 else ("ray", "local")
+            for mode in order:
                 out = work / f"out-{mode}-{repeat}"
-                extra = (
-                    ["--corpus"] if mode == "local" else ["--ray-address", f"127.0.0.1:{args.port}"]
-                )
-                wall, report = protect(corpus, out, home, *extra)
+                infra = cluster_cpu(temp_dir)
+                wall, cpu, report = protect(corpus, out, home, *(
+                    ["--corpus"] if mode == "local" else address))  # fmt: skip
+                after = cluster_cpu(temp_dir)
+                if mode == "ray":  # actors (their start-up too) and the cluster's own daemons
+                    cpu += sum(n["worker_cpu_seconds"] for n in report["nodes"])
+                    cpu += sum(after[p] - infra[p] for p in infra if p in after)
                 row = {
                     "mode": mode,
                     "wall_s": round(wall, 1),
-                    "report_s": report["seconds"],
+                    "cpu_s": round(cpu, 1),
                     "files_per_s": round(report["totals"]["done"] / wall, 2),
+                    "files_per_cpu_s": round(report["totals"]["done"] / cpu, 2),
                     "totals": report["totals"],
                     "nodes": report["nodes"],
                     "load": os.getloadavg()[0],
                 }
                 rows.append(row)
-                print(json.dumps(row))
+                print(json.dumps(row), flush=True)
                 shutil.rmtree(out)
         kill = kill_halfway(corpus, work / "out-kill", home, args.port, args.files - 1)
         print(json.dumps({"kill_halfway": kill}))
     finally:
         print(f"stopped {stop_cluster(temp_dir)} Ray processes of this cluster")
+        marker = Path("/tmp/ray/ray_current_cluster")  # `ray stop` would remove it, if ours
+        if marker.is_file() and marker.read_text().strip().endswith(f":{args.port}"):
+            marker.unlink()
         shutil.rmtree(work, ignore_errors=True)
     local = [r["wall_s"] for r in rows if r["mode"] == "local"]
     ray_ = [r["wall_s"] for r in rows if r["mode"] == "ray"]
     speedup = [round(a / b, 2) for a, b in zip(local, ray_, strict=True)]
-    print(json.dumps({"local_wall_s": local, "ray_wall_s": ray_, "ray_speedup": speedup}))
+    local_cpu = [r["cpu_s"] for r in rows if r["mode"] == "local"]
+    ray_cpu = [r["cpu_s"] for r in rows if r["mode"] == "ray"]
+    print(json.dumps({"local_wall_s": local, "ray_wall_s": ray_, "ray_speedup": speedup,
+                      "local_cpu_s": local_cpu, "ray_cpu_s": ray_cpu}))  # fmt: skip
 
 
 if __name__ == "__main__":

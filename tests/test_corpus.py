@@ -199,6 +199,8 @@ def test_manifest_and_glob_inputs(corpus: Path, tmp_path: Path) -> None:
     )
     with pytest.raises(OutputError, match="same output"):
         plan_corpus([corpus / "a.jpg", twin], [], out)
+    with pytest.raises(OutputError, match="must be a folder"):
+        plan_corpus([corpus / "a.jpg"], [], tmp_path / "single.jpg")
 
 
 # --- Ray -------------------------------------------------------------------------------------

@@ -96,7 +96,7 @@ def plan_corpus(
     A folder's or glob's files keep their path below it; files named directly (or in a
     manifest) keep their name. Two inputs that would share an output name are an error.
     """
-    if output.exists() and not output.is_dir():
+    if (output.exists() and not output.is_dir()) or (not output.exists() and is_media(output)):
         raise OutputError(f"output {output} must be a folder for a corpus")
     items = [str(i) for i in inputs]
     for manifest in manifests:

@@ -27,6 +27,9 @@ class CorpusItem(BaseModel):
     signed: bool | None = None
     node: str | None = Field(default=None, description="the Ray node (or 'local') that did it")
     seconds: float | None = Field(default=None, description="time the worker spent on it")
+    cpu_seconds: float | None = Field(
+        default=None, description="CPU time its worker process spent on it (all threads)"
+    )
 
 
 class NodeThroughput(BaseModel):
@@ -35,6 +38,10 @@ class NodeThroughput(BaseModel):
     busy_seconds: float = Field(description="time its workers spent protecting files")
     files_per_second: float = Field(description="files over the run's wall time")
     files_per_busy_second: float
+    cpu_seconds: float = Field(description="CPU time its workers spent on files (all threads)")
+    worker_cpu_seconds: float = Field(
+        description="all CPU time its worker processes used (start-up and model loading too)"
+    )
 
 
 class CorpusTotals(BaseModel):

@@ -151,6 +151,7 @@ def run_corpus(
         str(identity.directory) if identity is not None else None,
     )
     pool = {"workers": 1}
+    worker_cpu: dict[tuple[str, str], float] = {}  # (node, worker) -> its CPU time so far
     if engine == "ray" and tasks:
         outcomes = _run_ray(tasks, config, address, workers, pool)
     else:
@@ -164,11 +165,13 @@ def run_corpus(
             continue
         value = outcome.value
         detector = detector or value.get("detector")
+        worker = (str(value.get("node")), str(value.get("worker")))
+        worker_cpu[worker] = max(worker_cpu.get(worker, 0.0), value.get("worker_cpu_total") or 0.0)
         done = {
             **where,
             "status": "done",
             "reason": reasons.get(outcome.task.rel),
-            **{key: value.get(key) for key in ("signed", "node", "seconds")},
+            **{key: value.get(key) for key in ("signed", "node", "seconds", "cpu_seconds")},
             **_from_item(value.get("item")),
         }
         settle(CorpusItem.model_validate(done))
@@ -190,25 +193,34 @@ def run_corpus(
         totals=totals,
         seconds=round(seconds, 3),
         files_per_second=round(totals.done / seconds, 3) if seconds > 0 else 0.0,
-        nodes=node_throughput(items, seconds),
+        nodes=node_throughput(items, seconds, worker_cpu),
         stale_partials_removed=stale,
         items=items,
     )
 
 
-def node_throughput(items: list[CorpusItem], seconds: float) -> list[NodeThroughput]:
-    """Files and busy time per node: what one more node of the same kind would add."""
-    nodes: dict[str, list[float]] = {}
+def node_throughput(
+    items: list[CorpusItem], seconds: float, worker_cpu: dict[tuple[str, str], float]
+) -> list[NodeThroughput]:
+    """Files, busy and CPU time per node: what one more node of the same kind would add."""
+    nodes: dict[str, list[CorpusItem]] = {}
     for item in items:
         if item.status == "done" and item.node is not None:
-            nodes.setdefault(item.node, []).append(item.seconds or 0.0)
-    return [
-        NodeThroughput(
-            node=node,
-            files=len(times),
-            busy_seconds=round(sum(times), 3),
-            files_per_second=round(len(times) / seconds, 3) if seconds > 0 else 0.0,
-            files_per_busy_second=round(len(times) / sum(times), 3) if sum(times) else 0.0,
+            nodes.setdefault(item.node, []).append(item)
+    rows = []
+    for node, done in sorted(nodes.items()):
+        busy = sum(i.seconds or 0.0 for i in done)
+        rows.append(
+            NodeThroughput(
+                node=node,
+                files=len(done),
+                busy_seconds=round(busy, 3),
+                files_per_second=round(len(done) / seconds, 3) if seconds > 0 else 0.0,
+                files_per_busy_second=round(len(done) / busy, 3) if busy else 0.0,
+                cpu_seconds=round(sum(i.cpu_seconds or 0.0 for i in done), 3),
+                worker_cpu_seconds=round(
+                    sum(cpu for (n, _), cpu in worker_cpu.items() if n == node), 3
+                ),
+            )
         )
-        for node, times in sorted(nodes.items())
-    ]
+    return rows

@@ -102,7 +102,7 @@ class CorpusWorker:
 
     def __call__(self, task: FileTask) -> dict[str, Any]:
         """Protect one file; raises (with a one-line message) when it fails."""
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         protector = self._protector(task.replace)
         source, target = Path(task.source), self.output / task.rel
         item = protector.protect_file(source, target)
@@ -113,6 +113,9 @@ class CorpusWorker:
             "node": self.node,
             "worker": self.host,
             "seconds": round(time.perf_counter() - started, 4),
+            "cpu_seconds": round(time.process_time() - cpu, 4),
+            # all CPU this worker process used so far (start-up and model loading included)
+            "worker_cpu_total": round(time.process_time(), 4),
         }
 
 
