@@ -205,6 +205,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--port", type=int, default=6391)
+    parser.add_argument("--ray-args", default="", help="extra protect options for Ray runs")
+    parser.add_argument("--no-kill", action="store_true", help="skip the kill -9 test")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="bystander-corpus-bench-"))
@@ -224,7 +226,7 @@ def main() -> None:
     print(f"corpus: {args.files} files in {corpus}; load average {os.getloadavg()}")
     start_cluster(args.port, temp_dir, home)
     rows: list[dict] = []
-    address = ["--ray-address", f"127.0.0.1:{args.port}"]
+    address = ["--ray-address", f"127.0.0.1:{args.port}", *args.ray_args.split()]
     try:
         for repeat in range(args.repeats):
             order = ("local", "ray") if repeat % 2 == 0 else ("ray", "local")
@@ -250,8 +252,9 @@ def main() -> None:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 shutil.rmtree(out)
-        kill = kill_halfway(corpus, work / "out-kill", home, args.port, args.files - 1)
-        print(json.dumps({"kill_halfway": kill}))
+        if not args.no_kill:
+            kill = kill_halfway(corpus, work / "out-kill", home, args.port, args.files - 1)
+            print(json.dumps({"kill_halfway": kill}))
     finally:
         print(f"stopped {stop_cluster(temp_dir)} Ray processes of this cluster")
         marker = Path("/tmp/ray/ray_current_cluster")  # `ray stop` would remove it, if ours
