@@ -1,4 +1,8 @@
-"""The `bystander` command."""
+"""The `bystander` command.
+
+Sub-commands are registered lazily (``bystander.cli.lazy``): a command's module, and what it
+imports, loads only when that command runs, so ``bystander protect`` starts fast.
+"""
 
 from __future__ import annotations
 
@@ -7,27 +11,11 @@ import sys
 import typer
 
 from bystander import __version__
-from bystander.cli import (
-    audit_cmd,
-    badge_cmd,
-    bench_cmd,
-    capture_cmd,
-    consent_cmd,
-    demo_cmd,
-    enroll_cmd,
-    eval_cmd,
-    inspect_cmd,
-    provenance_cmd,
-    replay_cmd,
-    retention_cmd,
-    screen_cmd,
-    serve_cmd,
-)
-from bystander.cli.common import State
-from bystander.cli.protect_cmd import protect_command
+from bystander.cli.lazy import LazyGroup
 
 app = typer.Typer(
     name="bystander",
+    cls=LazyGroup,
     help="Privacy guard for camera devices: anonymize bystanders, enforce consent, keep evidence.",
     no_args_is_help=True,
     add_completion=False,
@@ -48,23 +36,9 @@ def root(
         False, "--version", callback=_version, is_eager=True, help="Print the version."
     ),
 ) -> None:
+    from bystander.cli.common import State  # not at import: --help needs none of it
+
     State.debug = debug
-
-
-app.command("protect")(protect_command)
-for _module in (eval_cmd, bench_cmd, demo_cmd):
-    _module.register(app)
-consent_cmd.register(app)
-audit_cmd.register(app)
-replay_cmd.register(audit_cmd.audit_app)
-capture_cmd.register(app)
-retention_cmd.register(app)
-inspect_cmd.register(app)
-provenance_cmd.register(app)
-badge_cmd.register(app)
-enroll_cmd.register(app)
-screen_cmd.register(app)
-serve_cmd.register(app)
 
 
 def main() -> None:

@@ -33,6 +33,14 @@ from bystander.cli.common import (
     user_errors,
     visibility_gate,
 )
+from bystander.cli.corpus_cmd import (
+    CORPUS_OPTION,
+    MANIFEST_OPTION,
+    RAY_ADDRESS_OPTION,
+    RAY_OPTION,
+    WORKERS_OPTION,
+    run_corpus_command,
+)
 from bystander.cli.signals import terminate_like_interrupt
 from bystander.fsutil import write_text_atomic
 from bystander.visibility import parse_keep_visible
@@ -113,8 +121,16 @@ def protect_command(
     ),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="Stop at the first file that fails."),
     report: Path = typer.Option(
-        None, "--report", help="Write a JSON report of every redaction here."
+        None,
+        "--report",
+        help="Write a JSON report of every redaction here (a corpus job: its corpus report, "
+        "default OUTPUT/corpus-report.json).",
     ),
+    corpus: bool = CORPUS_OPTION,
+    ray: bool = RAY_OPTION,
+    ray_address: str | None = RAY_ADDRESS_OPTION,
+    workers: int | None = WORKERS_OPTION,
+    manifest: list[Path] = MANIFEST_OPTION,
     report_schema: bool = typer.Option(
         False, "--report-schema", help="Print the report's JSON schema and exit."
     ),
@@ -128,7 +144,7 @@ def protect_command(
         print_json(ProtectReport.model_json_schema(by_alias=True))
         return
     with user_errors(), terminate_like_interrupt():
-        if not inputs:
+        if not inputs and not manifest:
             raise typer.BadParameter("give at least one INPUT", param_hint="INPUTS")
         if output is None:
             raise typer.BadParameter("give an output with -o", param_hint="-o")
@@ -154,6 +170,21 @@ def protect_command(
             encoder=EncoderSettings(crf=crf, preset=encoder_preset),
             overwrite=overwrite,
         )
+        if corpus or ray or ray_address is not None or manifest:
+            run_corpus_command(
+                inputs or [],
+                manifest,
+                output,
+                settings,
+                sign=sign,
+                ray=ray,
+                address=ray_address,
+                workers=workers,
+                report=report,
+                quiet=quiet,
+                json_out=json_out,
+            )
+            return
         plan_outputs(inputs, output)  # refuse bad inputs before creating any identity
         identity = signing_identity() if sign else None
         with (

@@ -29,14 +29,17 @@ import itertools
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from bystander.recognition.matcher import ConsentedFaces
 from bystander.recognition.quality import FaceQuality
 from bystander.vision.detections import Detections, FloatArray
+
+if TYPE_CHECKING:
+    from bystander.recognition.matcher import ConsentedFaces
 
 Frame = npt.NDArray[np.uint8]
 

@@ -93,7 +93,7 @@ def run_on_ray(
         raise ValueError("max_in_flight must be >= 1")
     import ray
 
-    started_here = _connect(ray, address, workers, cpus_per_worker)
+    started_here = connect(address, workers, cpus_per_worker)
     try:
         yield from _run(ray, items, make_worker, workers, limit, cpus_per_worker)
     finally:
@@ -101,8 +101,11 @@ def run_on_ray(
             ray.shutdown()
 
 
-def _connect(ray: Any, address: str | None, workers: int, cpus_per_worker: float) -> bool:
-    """Join ``address`` or start a local cluster; True when it was started here."""
+def connect(address: str | None, workers: int, cpus_per_worker: float = 1.0) -> bool:
+    """Join ``address`` or start a local cluster for ``workers``; True when it was started
+    here (the caller then stops it with ``ray.shutdown()``). Already connected: False."""
+    import ray
+
     if ray.is_initialized():
         return False
     options: dict[str, Any] = {
@@ -202,5 +205,5 @@ def _start(ray: Any, actor_class: Any, make_worker: Callable[[], Any]) -> Any:
         error = _one_line(exc)
     if error is not None:
         ray.kill(actor)
-        raise RayPoolError(f"a screening worker could not start: {error}")
+        raise RayPoolError(f"a Ray worker could not start: {error}")
     return actor
