@@ -1,17 +1,41 @@
-"""Helpers shared by the routers: the services, and the personal-data access record."""
+"""Helpers shared by the routers: the services, job submission, and the personal-data access
+record."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from bystander.evidence.events import AuditEvent, EventType
 from bystander.service.app import Services
 from bystander.service.auth import Principal
+from bystander.service.jobs import JobInfo, Work
 
 
 def services(request: Request) -> Services:
     found: Services = request.app.state.services
     return found
+
+
+async def submit_job(
+    found: Services,
+    kind: str,
+    who: Principal,
+    folder: Path,
+    params: dict[str, Any],
+    work_for: Callable[[JobInfo], Work],
+) -> dict[str, Any]:
+    """Queue a ``kind`` job owned by ``who`` whose work ``work_for`` builds from the job (the
+    same builder rebuilds it after a restart); the queued job as JSON."""
+    job = JobInfo("", kind, who.token_id, folder=str(folder), params=params)
+    submitted = await run_in_threadpool(
+        found.jobs.submit, kind, who.token_id, work_for(job), folder=str(folder), params=params
+    )
+    return submitted.to_dict()
 
 
 def accessed(request: Request, who: Principal, resource: str, subject: str | None) -> None:

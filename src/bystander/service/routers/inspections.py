@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from bystander.service.archives import ArchiveRefused, Limits, extract
 from bystander.service.auth import Principal, Role, require
 from bystander.service.jobs import JobInfo, Progress, Work
-from bystander.service.routers.common import services
+from bystander.service.routers.common import services, submit_job
 from bystander.service.routers.protect import job_folder
 from bystander.service.uploads import spool
 
@@ -52,12 +52,7 @@ async def inspect(
         raise
 
     params = {"bundle": str(bundle.relative_to(folder)), "date": as_of or ""}
-    job = JobInfo("", "inspect", who.token_id, folder=str(folder), params=params)
-    submitted = await run_in_threadpool(
-        found.jobs.submit, "inspect", who.token_id, inspect_work(job),
-        folder=str(folder), params=params,
-    )  # fmt: skip
-    return submitted.to_dict()
+    return await submit_job(found, "inspect", who, folder, params, inspect_work)
 
 
 def inspect_work(job: JobInfo) -> Work:

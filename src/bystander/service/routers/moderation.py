@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from bystander.screening.policy import Decision
 from bystander.screening.queue import ModerationError, ModerationQueue
 from bystander.service.auth import Principal, Role, require
 from bystander.service.jobs import JobInfo, Progress, Work
 from bystander.service.openapi import binary
-from bystander.service.routers.common import accessed, services
+from bystander.service.routers.common import accessed, services, submit_job
 from bystander.service.routers.protect import job_folder, receive_original
 
 if TYPE_CHECKING:
@@ -106,12 +105,9 @@ async def screen_upload(
     found = services(request)
     folder = job_folder("screen")
     params = await receive_original(found, file, folder)
-    job = JobInfo("", "screen", who.token_id, folder=str(folder), params=params)
-    submitted = await run_in_threadpool(
-        found.jobs.submit, "screen", who.token_id, screen_work(found, job),
-        folder=str(folder), params=params,
-    )  # fmt: skip
-    return submitted.to_dict()
+    return await submit_job(
+        found, "screen", who, folder, params, lambda job: screen_work(found, job)
+    )
 
 
 def screen_work(found: Services, job: JobInfo) -> Work:

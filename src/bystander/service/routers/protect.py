@@ -12,7 +12,7 @@ from bystander import config
 from bystander.service.auth import Principal, Role, require
 from bystander.service.jobs import JobInfo, Progress, Work
 from bystander.service.originals import register_original
-from bystander.service.routers.common import services
+from bystander.service.routers.common import services, submit_job
 from bystander.service.uploads import save_upload
 
 if TYPE_CHECKING:
@@ -46,12 +46,7 @@ async def protect(
     found = services(request)
     folder = job_folder("protect")
     params = await receive_original(found, file, folder)
-    job = JobInfo("", "protect", who.token_id, folder=str(folder), params=params)
-    submitted = await run_in_threadpool(
-        found.jobs.submit, "protect", who.token_id, protect_work(job),
-        folder=str(folder), params=params,
-    )  # fmt: skip
-    return submitted.to_dict()
+    return await submit_job(found, "protect", who, folder, params, protect_work)
 
 
 def protect_work(job: JobInfo) -> Work:
