@@ -120,9 +120,16 @@ class ServerProcess:
 
 
 def wait_job(client: httpx.Client, job_id: str, timeout: float = 180) -> dict[str, object]:
+    """The job once it is done or failed. A poll that times out is asked again until the
+    deadline: what is tested is that the job ends, not how fast a loaded server answers
+    (a server that stops answering still fails at the deadline)."""
     deadline = time.monotonic() + timeout
+    job: dict[str, object] = {}
     while time.monotonic() < deadline:
-        job: dict[str, object] = client.get(f"/api/jobs/{job_id}").json()
+        try:
+            job = client.get(f"/api/jobs/{job_id}").json()
+        except httpx.TimeoutException:
+            continue
         if job["state"] in ("done", "failed"):
             return job
         time.sleep(0.1)
