@@ -4,6 +4,7 @@ consent -> capture -> audit -> inspect flow, the moderation flow, roles and CSRF
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import socket
 import threading
@@ -111,9 +112,11 @@ def test_consent_capture_audit_inspect_flow(
     page.set_input_files("input[name=source]", str(demo_clip.path))
     page.click("text=Start")
     try:
-        page.wait_for_function(
-            "/job (done|failed)/.test(document.querySelector('#capture .status').textContent)",
-            timeout=60_000,
+        from playwright.sync_api import expect
+
+        # a locator wait, not a JavaScript predicate: the page's CSP forbids eval
+        expect(page.locator("#capture .status")).to_have_text(
+            re.compile(r"job (done|failed)"), timeout=60_000
         )
     except Exception:
         raise AssertionError(page.inner_text("#capture")) from None

@@ -147,7 +147,7 @@ def _with_headers(send: Send, path: str) -> Send:
             headers.setdefault("content-security-policy", DOCS_CSP if docs else CSP)
             headers.setdefault("x-content-type-options", "nosniff")
             headers.setdefault("x-frame-options", "DENY")
-            headers.setdefault("referrer-policy", "no-referrer")
+            headers.setdefault("referrer-policy", "same-origin")
             headers.setdefault("cross-origin-opener-policy", "same-origin")
             if path.startswith(("/api/", "/ui/")):
                 headers.setdefault("cache-control", "no-store")
