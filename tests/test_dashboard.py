@@ -49,7 +49,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture()
-def site(engine: Engine) -> Iterator[Site]:
+def site(engine: Engine, home: Path) -> Iterator[Site]:
+    # a private home: the service signs audit checkpoints with the home's key, which must not
+    # become the "device key" other tests' exports are checked against
     app = create_app(ServiceSettings(), engine=engine)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))

@@ -38,7 +38,7 @@ class Api:
 
 
 @pytest.fixture()
-def api(engine: Engine) -> Iterator[Api]:
+def api(engine: Engine, home: Path) -> Iterator[Api]:  # a private home (its keys)
     with TestClient(create_app(ServiceSettings(), engine=engine)) as client:
         store = client.app.state.services.tokens  # type: ignore[attr-defined]
         tokens = {role.value: store.create(role)[1] for role in Role if role is not Role.SUBJECT}
@@ -515,7 +515,9 @@ def test_an_inspection_date_must_be_a_day(api: Api, tmp_path: Path) -> None:
     assert refused.status_code == 422 and "2026-12-31" in refused.json()["detail"]
 
 
-def test_what_the_service_logs_is_covered_by_a_signed_checkpoint(engine: Engine) -> None:
+def test_what_the_service_logs_is_covered_by_a_signed_checkpoint(
+    engine: Engine, home: Path
+) -> None:
     with TestClient(create_app(ServiceSettings(), engine=engine)) as client:
         store = client.app.state.services.tokens  # type: ignore[attr-defined]
         admin = {"Authorization": f"Bearer {store.create(Role.ADMIN)[1]}"}
