@@ -112,7 +112,8 @@ class ServerProcess:
 
     def client(self, who: str | None = None, **kwargs: object) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=60,
+        kwargs.setdefault("timeout", 60)
+        return httpx.Client(base_url=self.url, headers=headers,
                             **kwargs)  # type: ignore[arg-type]  # fmt: skip
 
     def engine(self) -> Engine:

@@ -29,7 +29,6 @@ from bystander.consent.store import ConsentStore
 from bystander.errors import BystanderError
 from bystander.evidence.audit import AuditLog
 from bystander.evidence.db import init_db, make_engine
-from bystander.evidence.sealing import PeriodicSealer
 from bystander.service.auth import TokenStore
 from bystander.service.csrf import CsrfKeys
 from bystander.service.gate import Gate
@@ -64,7 +63,7 @@ def open_services(settings: ServiceSettings, engine: Engine | None = None) -> Se
     engine = engine or make_engine(settings.database_url)
     init_db(engine)
     private_database(engine)
-    audit = AuditLog(engine)
+    audit = AuditLog(engine, checkpoint_every=1)  # every entry is covered when logged
 
     def on_end(job: JobInfo) -> None:  # the job is over: its original goes, unless held
         original = job.params.get("original_id")
@@ -122,7 +121,6 @@ def create_app(settings: ServiceSettings | None = None, *, engine: Engine | None
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = await run_in_threadpool(open_services, settings, engine)
         app.state.refusals = RefusalLog(app.state.services.audit)
-        sealer = PeriodicSealer(app.state.services.audit)  # what the service logs is covered
         sweeper = None
         if settings.retention_sweep_seconds:
             sweeper = RetentionSweeper(app.state.services, settings.retention_sweep_seconds)
@@ -133,7 +131,6 @@ def create_app(settings: ServiceSettings | None = None, *, engine: Engine | None
                 sweeper.close()
             await run_in_threadpool(app.state.services.jobs.shutdown)
             app.state.refusals.close()
-            await run_in_threadpool(sealer.close)
             if engine is None:
                 app.state.services.engine.dispose()
 
