@@ -5,7 +5,8 @@ The pipeline runs decode, detection and encode on three threads, so its wall tim
 less than the sum on two cores; the sum says what each frame costs the machine and which part
 grows with pixels and which with faces.
 
-    python benchmarks/stage_split.py CLIP --sizes 1280x720,1920x1080,2560x1920 --frames 60
+    python benchmarks/stage_split.py CLIP --sizes 1280x720,1920x1080,2560x1920 --frames 60 \
+        [--min-face auto|native|PX]
 """
 
 from __future__ import annotations
@@ -64,13 +65,13 @@ def _decode(path: str) -> float:
     return time.process_time() - start
 
 
-def measure(clip: str, size: tuple[int, int], count: int) -> dict[str, object]:
+def measure(clip: str, size: tuple[int, int], count: int, min_face: str) -> dict[str, object]:
     frames = _frames(clip, size, count)
     temp = f"/tmp/stage_split_{size[0]}x{size[1]}.mp4"
     encode = _encode(frames, temp)
     decode = _decode(temp)
     settings = ProtectSettings()
-    detector = CenterFace(search=settings.video_search)
+    detector = CenterFace(search=settings.video_search, min_face=min_face)
     detector.detect(frames[0])
     start = time.process_time()
     found = [detector.detect(frame) for frame in frames]
@@ -99,6 +100,7 @@ def measure(clip: str, size: tuple[int, int], count: int) -> dict[str, object]:
     per_frame["sum"] = sum(v for k, v in per_frame.items() if k != "full_search_per_keyframe")
     return {
         "size": f"{size[0]}x{size[1]}",
+        "min_face": min_face,
         "frames": count,
         "faces_per_frame": faces / count,
         "keyframe_interval": interval,
@@ -112,10 +114,11 @@ def main() -> None:
     parser.add_argument("clip")
     parser.add_argument("--sizes", default="1280x720,1920x1080,2560x1920")
     parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--min-face", default="auto", help="auto, native or px (CenterFace)")
     args = parser.parse_args()
     for text in args.sizes.split(","):
         width, height = (int(v) for v in text.lower().split("x"))
-        print(json.dumps(measure(args.clip, (width, height), args.frames)), flush=True)
+        print(json.dumps(measure(args.clip, (width, height), args.frames, args.min_face)), flush=True)
 
 
 if __name__ == "__main__":

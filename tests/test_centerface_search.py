@@ -77,3 +77,72 @@ def test_regions_in_one_batch_find_what_they_find_one_by_one(detector: CenterFac
     order = np.lexsort((together.xyxy[:, 1], together.xyxy[:, 0]))
     expected_order = np.lexsort((expected[:, 1], expected[:, 0]))
     np.testing.assert_allclose(together.xyxy[order], expected[expected_order], atol=0.5)
+
+
+def _scene_with_heads(width: int, height: int, face_px: int) -> tuple[np.ndarray, list[list[int]]]:
+    """A frame with three astronaut heads ``face_px`` high; their boxes."""
+    head, _ = astronaut_head()
+    side = round(face_px * head.shape[1] / head.shape[0]), face_px
+    small = np.ascontiguousarray(cv2.resize(head, side, interpolation=cv2.INTER_AREA))
+    frame = background(width, height)
+    boxes = []
+    for fx, fy in ((0.2, 0.3), (0.5, 0.6), (0.8, 0.4)):
+        x, y = round(fx * width), round(fy * height)
+        paste(frame, small, x, y)
+        boxes.append([x, y, x + small.shape[1], y + small.shape[0]])
+    return frame, boxes
+
+
+def _found_all(found_xyxy: np.ndarray, boxes: list[list[int]]) -> bool:
+    for x1, y1, x2, y2 in boxes:
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        inside = (
+            (found_xyxy[:, 0] <= cx)
+            & (cx <= found_xyxy[:, 2])
+            & (found_xyxy[:, 1] <= cy)
+            & (cy <= found_xyxy[:, 3])
+        )
+        if not inside.any():
+            return False
+    return True
+
+
+def test_min_face_sets_the_search_resolution(detector: CenterFace) -> None:
+    auto = detector.with_search("multi", min_face="auto")
+    assert auto.search_scale(720, 1280) == 1.0
+    assert auto.search_scale(1080, 1920) == pytest.approx(2 / 3)
+    assert auto.search_scale(1920, 2560) == pytest.approx(0.375)
+    assert auto.search_pixels(1080, 1920) == 1280 * 720
+    assert detector.with_search("multi", min_face=32).search_scale(480, 640) == 0.5
+    native = detector.with_search("multi", min_face="native")
+    assert native.search_scale(1920, 2560) == 1.0
+    assert auto.describe()["min_face"] == "auto"
+    for bad in ("big", 8, 10_000):
+        with pytest.raises(DetectorError, match="min_face"):
+            detector.with_search("multi", min_face=bad)
+
+
+def test_auto_finds_at_1080p_the_faces_it_finds_at_720p_scaled(detector: CenterFace) -> None:
+    # the same three faces at 720p (40 px) and at 1080p (60 px): the 1080p search runs at
+    # 720p's size and finds them all, with boxes in the 1080p frame's pixels
+    auto = detector.with_search("multi", min_face="auto")
+    frame720, boxes720 = _scene_with_heads(1280, 720, 40)
+    frame1080, boxes1080 = _scene_with_heads(1920, 1080, 60)
+    at720 = auto.detect(frame720)
+    assert _found_all(at720.xyxy, boxes720)
+    at1080 = auto.detect(frame1080)
+    assert _found_all(at1080.xyxy, boxes1080)
+    heights720 = np.sort(at720.xyxy[:, 3] - at720.xyxy[:, 1])
+    heights1080 = np.sort(at1080.xyxy[:, 3] - at1080.xyxy[:, 1])
+    # boxes in the 1080p frame's pixels: 1.5x the 720p ones, not the search's size
+    assert heights1080 / heights720 == pytest.approx(1.5, rel=0.15)
+
+
+def test_auto_trades_native_small_faces_for_speed_and_native_keeps_them(
+    detector: CenterFace,
+) -> None:
+    # 40 px heads (cut tight, no hair or shoulders) in a 2560x1920 frame: ``auto`` searches
+    # at 960x720, where they are 15 px, too small to find; ``native`` finds them
+    frame, boxes = _scene_with_heads(2560, 1920, 40)
+    assert _found_all(detector.with_search("single", min_face="native").detect(frame).xyxy, boxes)
+    assert not _found_all(detector.with_search("single", min_face="auto").detect(frame).xyxy, boxes)

@@ -78,15 +78,31 @@ SEARCH_OPTION = typer.Option(
 )
 
 
-def search_plans(search: str | None) -> dict[str, str]:
-    """``ProtectSettings`` fields for ``--search`` (none: the defaults per media kind)."""
-    if search is None:
-        return {}
-    from bystander.vision.detectors.centerface import SEARCH_PLANS
+MIN_FACE_OPTION = typer.Option(
+    "auto",
+    "--min-face",
+    help="Smallest face (px high) the full-frame search of video keyframes looks for: auto "
+    "(16 px at 720p and the same share of taller frames, so 1080p and 4K cost what 720p "
+    "costs), native (16 px at any size: slower above 720p) or a number. Photos are always "
+    "searched at their own size.",
+)
 
+
+def search_settings(search: str | None, min_face: str = "auto") -> dict[str, Any]:
+    """``ProtectSettings`` fields for ``--search`` (none: the defaults per media kind) and
+    ``--min-face``."""
+    from bystander.errors import DetectorError
+    from bystander.vision.detectors.centerface import SEARCH_PLANS, checked_min_face
+
+    try:
+        fields: dict[str, Any] = {"video_min_face": checked_min_face(min_face)}
+    except DetectorError as exc:
+        raise InputError(f"--min-face: {exc}") from None
+    if search is None:
+        return fields
     if search not in SEARCH_PLANS:
         raise InputError(f"--search must be one of {', '.join(SEARCH_PLANS)}, got {search!r}")
-    return {"image_search": search, "video_search": search}
+    return {**fields, "image_search": search, "video_search": search}
 
 
 PRESET_OPTION = typer.Option(
@@ -102,6 +118,20 @@ KEYFRAME_OPTION = typer.Option(
     max=30,
     help="Override the preset: search the whole frame every N frames.",
 )
+
+REGION_INTERVAL_OPTION = typer.Option(
+    None,
+    "--region-interval",
+    min=1,
+    max=4,
+    help="Between keyframes, re-find tracked faces every N frames; frames in between are "
+    "redacted where each face was on both sides [default: the preset's].",
+)
+
+
+def region_interval(preset: Preset, value: int | None) -> int:
+    """``--region-interval``, or the preset's."""
+    return value or preset.region_interval
 
 
 def schedule(

@@ -18,6 +18,7 @@ from bystander.cli.common import (
     MASK_SCALE_OPTION,
     PRECISION_OPTION,
     PRESET_OPTION,
+    REGION_INTERVAL_OPTION,
     SHAPE_OPTION,
     THREADS_OPTION,
     THRESHOLD_OPTION,
@@ -25,6 +26,7 @@ from bystander.cli.common import (
     err_console,
     out_console,
     print_json,
+    region_interval,
     schedule,
     user_errors,
 )
@@ -157,6 +159,7 @@ def eval_command(
     ),
     preset: Preset = PRESET_OPTION,
     keyframe_interval: int | None = KEYFRAME_OPTION,
+    region_every: int | None = REGION_INTERVAL_OPTION,
     threshold: float = THRESHOLD_OPTION,
     mask_scale: float = MASK_SCALE_OPTION,
     shape: Shape = SHAPE_OPTION,
@@ -183,6 +186,7 @@ def eval_command(
                 threads=threads or None,
                 redaction=RedactionSettings(shape=shape.mask_shape(), mask_scale=mask_scale),
                 keyframe_interval=interval,
+                region_interval=region_interval(preset, region_every),
                 lookback=lookback,
             )
             run_real_video(settings, faces_dir, egoblur_dir, deface, output, json_out)
@@ -229,6 +233,7 @@ def eval_command(
             image_search=search,
             redaction=RedactionSettings(shape=shape.mask_shape(), mask_scale=mask_scale),
             keyframe_interval=interval,
+            region_interval=region_interval(preset, region_every),
             lookback=lookback,
         )
         motion = MotionSpec(clip_frames, speed, zoom) if video else None

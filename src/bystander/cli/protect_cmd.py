@@ -13,8 +13,10 @@ from bystander.cli.common import (
     DETECTOR_OPTION,
     KEYFRAME_OPTION,
     MASK_SCALE_OPTION,
+    MIN_FACE_OPTION,
     PRECISION_OPTION,
     PRESET_OPTION,
+    REGION_INTERVAL_OPTION,
     SEARCH_OPTION,
     SHAPE_OPTION,
     THREADS_OPTION,
@@ -27,8 +29,9 @@ from bystander.cli.common import (
     print_error,
     print_json,
     progress_enabled,
+    region_interval,
     schedule,
-    search_plans,
+    search_settings,
     signing_identity,
     user_errors,
     visibility_gate,
@@ -79,6 +82,7 @@ def protect_command(
     threads: int = THREADS_OPTION,
     precision: str = PRECISION_OPTION,
     search: str | None = SEARCH_OPTION,
+    min_face: str = MIN_FACE_OPTION,
     hold: int = typer.Option(
         15, "--hold", min=0, help="Frames a lost face stays redacted (videos)."
     ),
@@ -91,6 +95,7 @@ def protect_command(
     ),
     preset: Preset = PRESET_OPTION,
     keyframe_interval: int | None = KEYFRAME_OPTION,
+    region_every: int | None = REGION_INTERVAL_OPTION,
     on_error: OnError = typer.Option(
         OnError.redact, "--on-detector-error", help="Redact the whole frame, or abort."
     ),
@@ -156,12 +161,13 @@ def protect_command(
             backend=backend,
             precision=precision,
             threads=threads or None,
-            **search_plans(search),
+            **search_settings(search, min_face),
             redaction=RedactionSettings(
                 mode=mode.value, shape=shape.mask_shape(), mask_scale=mask_scale, detail=detail
             ),
             tracking=TrackerSettings(max_gap=hold),
             keyframe_interval=interval,
+            region_interval=region_interval(preset, region_every),
             lookback=lookback,
             abort_on_detector_error=on_error is OnError.abort,
             keep_audio=not no_audio,

@@ -14,6 +14,8 @@ IntArray = npt.NDArray[np.int64]
 SOURCE_DETECTED = "detected"  # the detector saw the face in this frame
 SOURCE_PREDICTED = "predicted"  # a track held across a detection gap (motion-predicted box)
 SOURCE_LOOKBACK = "lookback"  # a track's box carried back to frames before its first detection
+#: a frame between two region searches: the union of the face's boxes in the searched frames
+SOURCE_INTERPOLATED = "interpolated"
 
 
 def _empty_boxes() -> FloatArray:

@@ -12,7 +12,13 @@ import numpy as np
 import numpy.typing as npt
 
 from bystander.errors import DetectorError
-from bystander.vision.detections import SOURCE_LOOKBACK, Detections, FloatArray, iou_matrix
+from bystander.vision.detections import (
+    SOURCE_INTERPOLATED,
+    SOURCE_LOOKBACK,
+    Detections,
+    FloatArray,
+    iou_matrix,
+)
 from bystander.vision.detectors import FaceDetector
 from bystander.vision.redact import Redactor
 from bystander.vision.tracker import FaceTracker, Track
@@ -39,8 +45,7 @@ class VisibilityGate(Protocol):
     is redacted; if it raises, every face is redacted.
     """
 
-    def visible(self, frame: Frame, faces: Detections, index: int) -> Mapping[int, KeptVisible]:
-        ...
+    def visible(self, frame: Frame, faces: Detections, index: int) -> Mapping[int, KeptVisible]: ...
 
 
 @dataclass
@@ -74,6 +79,8 @@ class _Pending:
     visible: Detections = field(default_factory=Detections.empty)
     kept: tuple[KeptVisible, ...] = ()
     visibility_error: str | None = None
+    #: a coasted frame (not searched): the tracks' boxes at the last searched frame before it
+    before: Detections | None = None
 
 
 @runtime_checkable
@@ -100,6 +107,13 @@ class FrameProtector:
     the held-back frames (``lookback`` must be at least N - 1), where it is also re-found
     region by region, so its box follows its motion.
 
+    With ``region_interval`` N > 1, tracked faces are re-found only every Nth frame between
+    keyframes; a frame in between ("coasted") is redacted where each face was in the searched
+    frames on both sides of it (the union of its two boxes, which holds a face moving at any
+    steady speed) and, until the later one is searched, at the track's predicted box. It
+    halves region searches in crowds; it needs ``lookback`` >= N - 1 and is not used with a
+    visibility gate (a consenting face is shown only in a frame where it was detected).
+
     With a tracker, faces stay redacted across short detection gaps; with ``lookback`` > 0,
     a new track's box is also redacted in the ``lookback`` frames before its first
     detection (frames are held back that long, so output lags input by ``lookback``
@@ -123,6 +137,7 @@ class FrameProtector:
         abort_on_detector_error: bool = False,
         keyframe_interval: int = 1,
         visibility: VisibilityGate | None = None,
+        region_interval: int = 1,
     ) -> None:
         if lookback < 0:
             raise ValueError("lookback must be >= 0")
@@ -140,8 +155,14 @@ class FrameProtector:
                 f"({self.keyframe_interval - 1}) so faces that appear between keyframes "
                 "are redacted from their first frame"
             )
+        if region_interval < 1:
+            raise ValueError("region_interval must be >= 1")
         self.abort_on_detector_error = abort_on_detector_error
         self.visibility = visibility
+        coasting = self.keyframe_interval > 1 and visibility is None
+        self.region_interval = min(region_interval, self.lookback + 1) if coasting else 1
+        self._coasted: list[_Pending] = []  # coasted frames waiting for the next search
+        self._tracked = Detections.empty()  # the tracker's boxes at the last searched frame
         self._window: deque[_Pending] = deque()
         self._count = 0
         self._searched = -1  # index of the last frame searched in full
@@ -160,6 +181,7 @@ class FrameProtector:
         return [p.image for p in self._push(frame)]
 
     def flush(self) -> list[Frame]:
+        self._search_coasted_tail()
         self._search_tail()
         return [p.image for p in self._drain(0)]
 
@@ -167,6 +189,7 @@ class FrameProtector:
         return list(self._push(frame))
 
     def flush_frames(self) -> list[ProtectedFrame]:
+        self._search_coasted_tail()
         self._search_tail()
         return list(self._drain(0))
 
@@ -177,11 +200,19 @@ class FrameProtector:
         keyframe = self._is_keyframe(pending.index)
         cut = self._shot_changed(frame)
         keyframe = keyframe or (cut and self.keyframe_interval > 1)
+        if not keyframe and self._coasting(pending.index):
+            assert self.tracker is not None
+            pending.regions.append(self.tracker.coast(frame_size=(width, height)))
+            pending.before = self._tracked
+            self._coasted.append(pending)
+            self._window.append(pending)
+            yield from self._drain(self.lookback)
+            return
         expected = None
         if not keyframe:
             assert self.tracker is not None
             expected = self.tracker.expected_boxes(max_missed=_SEARCH_MISSED)
-            keyframe = self._cheaper_in_full(len(expected), height * width)
+            keyframe = self._cheaper_in_full(len(expected), height, width)
         if keyframe:
             self._searched = pending.index
         try:
@@ -196,9 +227,9 @@ class FrameProtector:
             pending.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
         pending.detected = len(detections)
         if self.tracker is not None:
-            regions = self.tracker.update(
-                detections, frame_size=(width, height), spawn=keyframe
-            )
+            regions = self.tracker.update(detections, frame_size=(width, height), spawn=keyframe)
+            self._fill_coasted(regions, cut)
+            self._tracked = regions
             self._carry_back(self.tracker.born)
         else:
             regions = detections
@@ -207,6 +238,55 @@ class FrameProtector:
         pending.regions.append(regions)
         self._window.append(pending)
         yield from self._drain(self.lookback)
+
+    def _coasting(self, index: int) -> bool:
+        """Whether this frame between keyframes goes unsearched (``region_interval``)."""
+        if self.region_interval == 1 or self._searched < 0:
+            return False
+        last = self._coasted[0].index - 1 if self._coasted else index - 1
+        return index - last < self.region_interval
+
+    def _fill_coasted(self, now: Detections, cut: bool) -> None:
+        """Redact each coasted frame where its faces were on both sides of it: the union of a
+        track's box before the frame and its box now. Across a cut the boxes say nothing
+        (the frames keep their predicted boxes)."""
+        coasted, self._coasted = self._coasted, []
+        if cut or len(now) == 0:
+            return
+        for pending in coasted:
+            before = pending.before
+            if before is None or len(before) == 0:
+                continue
+            rows, boxes = [], []
+            for row, track_id in enumerate(now.track_ids.tolist()):
+                match = np.flatnonzero(before.track_ids == track_id)
+                if track_id < 0 or len(match) == 0:
+                    continue
+                a, b = before.xyxy[match[0]], now.xyxy[row]
+                boxes.append([min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])])
+                rows.append(track_id)
+            if boxes:
+                pending.regions.append(
+                    Detections.from_boxes(
+                        np.asarray(boxes, dtype=np.float32),
+                        track_ids=rows,
+                        sources=[SOURCE_INTERPOLATED] * len(rows),
+                    )
+                )
+
+    def _search_coasted_tail(self) -> None:
+        """At the end of a stream, coasted frames with no searched frame after them are
+        searched around their predicted boxes (nothing comes to interpolate from)."""
+        coasted, self._coasted = self._coasted, []
+        if not isinstance(self.detector, RegionDetector):
+            return
+        for pending in coasted:
+            boxes = Detections.merge(pending.regions)
+            if len(boxes) == 0:
+                continue
+            hits = [hit for hit in self._refind(pending, boxes.xyxy) if hit is not None]
+            if hits:
+                pending.regions.append(Detections.from_boxes(np.stack(hits)))
 
     def _shot_changed(self, frame: Frame) -> bool:
         """Whether ``frame`` starts a new shot (a cut): its 32x18 grey thumbnail differs from
@@ -292,11 +372,15 @@ class FrameProtector:
     def _is_keyframe(self, index: int) -> bool:
         return self.keyframe_interval == 1 or index % self.keyframe_interval == 0
 
-    def _cheaper_in_full(self, regions: int, frame_pixels: int) -> bool:
+    def _cheaper_in_full(self, regions: int, height: int, width: int) -> bool:
         """Whether searching ``regions`` regions would cost more than a good share of a
-        full-frame search (many faces): then the whole frame is searched instead."""
+        full-frame search (many faces): then the whole frame is searched instead. A
+        detector that searches a large frame at a smaller size says how many pixels that is
+        (``search_pixels``)."""
         assert isinstance(self.detector, RegionDetector)
-        return regions * self.detector.region_pixels > _FULL_SEARCH_SHARE * frame_pixels
+        search_pixels = getattr(self.detector, "search_pixels", None)
+        full = int(search_pixels(height, width)) if callable(search_pixels) else height * width
+        return regions * self.detector.region_pixels > _FULL_SEARCH_SHARE * full
 
     def _detect(self, frame: Frame, expected: FloatArray | None) -> Detections:
         """Full-frame detection (``expected`` None), or a search around expected boxes."""

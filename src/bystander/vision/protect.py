@@ -50,8 +50,14 @@ class Preset(StrEnum):
     def keyframe_interval(self) -> int:
         return _KEYFRAME_INTERVAL[self]
 
+    @property
+    def region_interval(self) -> int:
+        """Tracked faces are re-found every Nth frame between keyframes (``FrameProtector``)."""
+        return _REGION_INTERVAL[self]
+
 
 _KEYFRAME_INTERVAL = {Preset.ACCURATE: 1, Preset.BALANCED: 3, Preset.REALTIME: 5}
+_REGION_INTERVAL = {Preset.ACCURATE: 1, Preset.BALANCED: 1, Preset.REALTIME: 1}
 DEFAULT_PRESET = Preset.REALTIME
 
 
@@ -69,6 +75,11 @@ class ProtectSettings:
     #: (``bystander.vision.detectors.centerface.SEARCH_PLANS``)
     image_search: str = "thorough"
     video_search: str = "multi"
+    #: smallest face (px high) the full-frame search of video keyframes looks for: ``auto``
+    #: (16 px at 720 rows, the same share of taller frames: the search costs what it costs at
+    #: 720p), ``native`` (16 px at any size) or a number (``CenterFace.min_face``); photos
+    #: are always searched at their own size
+    video_min_face: float | str = "auto"
     backend: str = "auto"
     precision: str = "auto"
     threads: int | None = None
@@ -76,6 +87,9 @@ class ProtectSettings:
     tracking: TrackerSettings = field(default_factory=TrackerSettings)
     lookback: int = 5
     keyframe_interval: int = DEFAULT_PRESET.keyframe_interval
+    #: between keyframes, tracked faces are re-found every Nth frame; the frames in between
+    #: are redacted where each face was on both sides (``FrameProtector.region_interval``)
+    region_interval: int = DEFAULT_PRESET.region_interval
     abort_on_detector_error: bool = False
     keep_audio: bool = True
     keep_metadata: bool = False
@@ -90,6 +104,7 @@ class ProtectSettings:
         """Settings of a named preset, with ``changes`` applied on top."""
         interval = Preset(preset).keyframe_interval
         changes.setdefault("keyframe_interval", interval)
+        changes.setdefault("region_interval", Preset(preset).region_interval)
         changes.setdefault("lookback", max(cls.lookback, interval - 1))
         return cls(**changes)
 
@@ -161,8 +176,12 @@ class Protector:
         with_search = getattr(detector, "with_search", None)
         if with_search is None:
             return detector
-        plan = self.settings.video_search if video else self.settings.image_search
-        chosen: FaceDetector = with_search(plan)
+        if video:
+            chosen: FaceDetector = with_search(
+                self.settings.video_search, min_face=self.settings.video_min_face
+            )
+        else:
+            chosen = with_search(self.settings.image_search, min_face="native")
         return chosen
 
     def frame_protector(self, video: bool) -> FrameProtector:
@@ -175,6 +194,7 @@ class Protector:
             abort_on_detector_error=s.abort_on_detector_error,
             keyframe_interval=s.keyframe_interval if video else 1,
             visibility=self.visibility,
+            region_interval=s.region_interval if video else 1,
         )
 
     def protect_file(

@@ -23,7 +23,7 @@ class RegionRecord(BaseModel):
     box: tuple[float, float, float, float] = Field(description="x1, y1, x2, y2 in pixels")
     track_id: int | None = Field(description="track the region belongs to; null for images")
     score: float | None = Field(description="detector score; null for predicted boxes")
-    source: Literal["detected", "predicted", "lookback"]
+    source: Literal["detected", "predicted", "lookback", "interpolated"]
 
 
 class VisibleRecord(BaseModel):

