@@ -118,7 +118,9 @@ def main() -> None:
     args = parser.parse_args()
     for text in args.sizes.split(","):
         width, height = (int(v) for v in text.lower().split("x"))
-        print(json.dumps(measure(args.clip, (width, height), args.frames, args.min_face)), flush=True)
+        print(
+            json.dumps(measure(args.clip, (width, height), args.frames, args.min_face)), flush=True
+        )
 
 
 if __name__ == "__main__":
