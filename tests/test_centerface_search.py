@@ -11,6 +11,7 @@ import pytest
 from skimage import data
 
 from bystander.errors import DetectorError
+from bystander.vision.detectors import centerface as centerface_module
 from bystander.vision.detectors.centerface import SEARCH_PLANS, CenterFace
 from bystander.vision.synthetic import astronaut_head, background, paste
 
@@ -146,3 +147,39 @@ def test_auto_trades_native_small_faces_for_speed_and_native_keeps_them(
     frame, boxes = _scene_with_heads(2560, 1920, 40)
     assert _found_all(detector.with_search("single", min_face="native").detect(frame).xyxy, boxes)
     assert not _found_all(detector.with_search("single", min_face="auto").detect(frame).xyxy, boxes)
+
+
+def _astronauts_1080p(face_px: int) -> tuple[np.ndarray, list[list[int]]]:
+    """Three copies of the whole astronaut photo (face with its surroundings) in a 1080p
+    frame, scaled so the face is about ``face_px`` high; the faces' approximate boxes."""
+    photo = np.ascontiguousarray(data.astronaut())
+    scale = face_px / 140  # the face spans about rows 60-200 of the 512 px photo
+    side = round(512 * scale)
+    small = np.ascontiguousarray(cv2.resize(photo, (side, side), interpolation=cv2.INTER_AREA))
+    frame = background(1920, 1080)
+    boxes = []
+    for fx, fy in ((0.2, 0.3), (0.5, 0.6), (0.8, 0.4)):
+        x, y = round(fx * 1920), round(fy * 1080)
+        paste(frame, small, x, y)
+        boxes.append(
+            [
+                x + round(170 * scale),
+                y + round(60 * scale),
+                x + round(280 * scale),
+                y + round(200 * scale),
+            ]
+        )
+    return frame, boxes
+
+
+def test_small_faces_hinted_by_a_downscaled_search_are_confirmed_at_full_size(
+    detector: CenterFace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 18 px faces at 1080p: ``auto`` searches at 720p's size, where they are 12 px and score
+    # below the threshold; those weak hints are searched again at full size and found
+    frame, boxes = _astronauts_1080p(18)
+    native = detector.with_search("multi", min_face="native").detect(frame)
+    auto = detector.with_search("multi", min_face="auto").detect(frame)
+    assert _found_all(native.xyxy, boxes) and _found_all(auto.xyxy, boxes)
+    monkeypatch.setattr(centerface_module, "PROBE_SCORE", 1.0)  # no hints followed
+    assert not _found_all(detector.with_search("multi", min_face="auto").detect(frame).xyxy, boxes)

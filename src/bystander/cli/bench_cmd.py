@@ -10,10 +10,14 @@ from rich.table import Table
 
 from bystander.cli.common import (
     KEYFRAME_OPTION,
+    MIN_FACE_OPTION,
     PRESET_OPTION,
+    REGION_INTERVAL_OPTION,
     err_console,
     out_console,
+    region_interval,
     schedule,
+    search_settings,
     user_errors,
 )
 from bystander.vision.bench import BenchOptions, BenchResult, ContenderResult, parse_size, run_bench
@@ -42,6 +46,8 @@ def bench_command(
     no_deface: bool = typer.Option(False, "--no-deface", help="Do not run deface."),
     preset: Preset = PRESET_OPTION,
     keyframe_interval: int | None = KEYFRAME_OPTION,
+    region_every: int | None = REGION_INTERVAL_OPTION,
+    min_face: str = MIN_FACE_OPTION,
     no_recall: bool = typer.Option(
         False, "--no-recall", help="Skip the coverage-recall measurement."
     ),
@@ -71,7 +77,12 @@ def bench_command(
             seconds=seconds,
             resize=parse_size(resize) if resize is not None else None,
             deface=not no_deface,
-            settings=ProtectSettings(keyframe_interval=interval, lookback=lookback),
+            settings=ProtectSettings(
+                keyframe_interval=interval,
+                lookback=lookback,
+                region_interval=region_interval(preset, region_every),
+                **search_settings(None, min_face),
+            ),
             recall=not no_recall,
             recall_dataset=recall_dataset,
         )

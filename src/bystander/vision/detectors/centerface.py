@@ -17,6 +17,9 @@ runs at ``NATIVE_MIN_FACE / min_face`` of the frame's size when that is less tha
 asks for 16 px on a 720-row frame and the same share of a taller one (24 px at 1080p, 43 px at
 2560x1920): the search then costs what it costs at 720p, whatever the camera's resolution, and
 finds the same faces as at 720p scaled. ``native`` (the default) searches at the frame's size.
+A search below the frame's size still looks for smaller faces where it is cheap: weak hints
+of small faces in its first pass (``PROBE_SCORE`` and up) are searched again at the frame's own
+resolution, each in a small crop, and kept when they pass the detector's threshold there.
 """
 
 from __future__ import annotations
@@ -60,6 +63,12 @@ NATIVE_MIN_FACE = 16.0
 #: shorter side) and the same share of the frame above it.
 AUTO_MIN_FACE_ROWS = 720
 MinFace = float | str
+#: In a search below the frame's size, a first-pass box scoring this much (but less than the
+#: threshold) and smaller than ``PROBE_MAX_HEIGHT`` px of that pass is a hint of a small face
+#: to confirm at the frame's own resolution; at most ``MAX_PROBES`` a frame, best first.
+PROBE_SCORE = 0.1
+PROBE_MAX_HEIGHT = 32.0
+MAX_PROBES = 12
 
 
 @dataclass(frozen=True)
@@ -261,13 +270,38 @@ class CenterFace:
         plan = self.plan
         base = self.search_scale(frame.shape[0], frame.shape[1])
         floor = min(self.threshold, plan.support) if plan.weak is not None else self.threshold
+        if base < 1.0:
+            floor = min(floor, PROBE_SCORE)
         passes = [
             (self._pass(frame, base * scale, floor), min(0.99, self.threshold + extra))
             for scale, extra in zip(plan.scales, plan.extra, strict=True)
         ]
         if plan.weak is None:
-            return passes[0][0]
-        return _fuse(passes, min(plan.weak, self.threshold), plan.support)
+            found = passes[0][0][np.flatnonzero(passes[0][0].scores >= self.threshold)]
+        else:
+            found = _fuse(passes, min(plan.weak, self.threshold), plan.support)
+        if base < 1.0:
+            found = self._confirm_small(frame, passes[0][0], found, base)
+        return found
+
+    def _confirm_small(
+        self, frame: npt.NDArray[np.uint8], first: Detections, found: Detections, base: float
+    ) -> Detections:
+        """``found`` plus the small faces hinted at by weak boxes of a first pass that ran
+        below the frame's size, searched again at the frame's own resolution."""
+        heights = (first.xyxy[:, 3] - first.xyxy[:, 1]) * base
+        hints = (first.scores >= PROBE_SCORE) & (first.scores < self.threshold)
+        hints &= heights < PROBE_MAX_HEIGHT
+        rows = np.flatnonzero(hints)
+        if len(rows) and len(found):
+            rows = rows[iou_matrix(first.xyxy[rows], found.xyxy).max(axis=1) < _NMS_IOU]
+        if len(rows) == 0:
+            return found
+        rows = rows[np.argsort(-first.scores[rows])][:MAX_PROBES]
+        confirmed = self._search_crops(frame, first.xyxy[rows], self.threshold)
+        if len(confirmed) == 0:
+            return found
+        return _merge(found, confirmed)
 
     def detect_regions(
         self, frame: npt.NDArray[np.uint8], regions: npt.NDArray[np.float32]
@@ -288,6 +322,12 @@ class CenterFace:
             raise DetectorError(
                 f"expected an HxWx3 uint8 RGB frame, got {frame.shape} {frame.dtype}"
             )
+        return self._search_crops(frame, regions, self.region_threshold)
+
+    def _search_crops(
+        self, frame: npt.NDArray[np.uint8], regions: npt.NDArray[np.float32], threshold: float
+    ) -> Detections:
+        """Faces scoring ``threshold`` in square crops around ``regions`` (``detect_regions``)."""
         height, width = frame.shape[:2]
         crops: list[npt.NDArray[np.uint8]] = []
         places: list[tuple[float, float, float, float]] = []
@@ -306,7 +346,7 @@ class CenterFace:
                 x0, y0, side, scale = places[start + offset]
                 one = {name: value[offset : offset + 1] for name, value in outputs.items()}
                 found = _whole_faces(
-                    self._decode(one, ROI_SIDE, ROI_SIDE, self.region_threshold),
+                    self._decode(one, ROI_SIDE, ROI_SIDE, threshold),
                     x0, y0, side, (width, height),
                 )  # fmt: skip
                 if len(found) == 0:
@@ -409,6 +449,14 @@ def _fuse(passes: list[tuple[Detections, float]], weak: float, support: float) -
         axis=1,
     ).astype(np.float32)
     return Detections.from_boxes(union, scores=scores[chosen])
+
+
+def _merge(a: Detections, b: Detections) -> Detections:
+    """Two sets of detections as one, overlapping boxes merged by non-maximum suppression."""
+    xyxy = np.concatenate([a.xyxy, b.xyxy]).astype(np.float32)
+    scores = np.concatenate([a.scores, b.scores]).astype(np.float32)
+    keep = nms(xyxy, scores, _NMS_IOU)
+    return Detections.from_boxes(xyxy[keep], scores=scores[keep])
 
 
 def _batch_sizes(count: int) -> list[int]:
