@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -26,6 +28,24 @@ class ModelRunner(Protocol):
     def run(self, batch_nhwc: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.float32]]: ...
 
 
+@dataclass(frozen=True)
+class ModelFile:
+    """An ONNX model file to run at a fixed input shape ``(batch, 3, H, W)``.
+
+    OpenVINO reads the file and fixes the shape itself; onnxruntime gets the graph prepared
+    by ``onnx_graph.fixed_shape_model`` (which imports ONNX, about 1 s a cold start).
+    """
+
+    path: Path
+    input_hw: tuple[int, int]
+    batch: int = 1
+
+    def prepared(self) -> bytes:
+        from bystander.vision.detectors.onnx_graph import fixed_shape_model
+
+        return fixed_shape_model(str(self.path), self.input_hw, self.batch)
+
+
 def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
@@ -35,24 +55,31 @@ class OpenVINORunner:
 
     backend = "openvino"
 
-    def __init__(self, model_bytes: bytes, threads: int, precision: str = "auto") -> None:
+    def __init__(self, model: bytes | ModelFile, threads: int, precision: str = "auto") -> None:
         import openvino as ov
         from openvino.preprocess import PrePostProcessor
 
         core = ov.Core()
-        model = core.read_model(model=model_bytes, weights=b"")
-        ppp = PrePostProcessor(model)
+        if isinstance(model, ModelFile):
+            loaded = core.read_model(str(model.path))
+            if len(loaded.inputs) != 1:
+                raise ValueError(f"expected one image input in {model.path}")
+            shape = ov.PartialShape([model.batch, 3, *model.input_hw])
+            loaded.reshape({loaded.inputs[0]: shape})
+        else:
+            loaded = core.read_model(model=model, weights=b"")
+        ppp = PrePostProcessor(loaded)
         ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
         ppp.input().model().set_layout(ov.Layout("NCHW"))
         ppp.input().preprocess().convert_element_type(ov.Type.f32)
-        model = ppp.build()
+        built = ppp.build()
         config: dict[str, object] = {
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": threads,
         }
         if precision != "auto":
             config["INFERENCE_PRECISION_HINT"] = precision
-        compiled = core.compile_model(model, "CPU", config)
+        compiled = core.compile_model(built, "CPU", config)
         used = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
         self.precision = "bf16" if "bf" in used else "f32"
         self._request = compiled.create_infer_request()
@@ -69,9 +96,10 @@ class OnnxRuntimeRunner:
     backend = "onnxruntime"
     precision = "f32"
 
-    def __init__(self, model_bytes: bytes, threads: int) -> None:
+    def __init__(self, model: bytes | ModelFile, threads: int) -> None:
         import onnxruntime as ort
 
+        model_bytes = model.prepared() if isinstance(model, ModelFile) else model
         ort.set_default_logger_severity(3)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
@@ -89,9 +117,10 @@ class OnnxRuntimeRunner:
 
 
 def make_runner(
-    backend: str, model_bytes: bytes, threads: int | None = None, precision: str = "auto"
+    backend: str, model: bytes | ModelFile, threads: int | None = None, precision: str = "auto"
 ) -> ModelRunner:
-    """Build a runner; ``auto`` prefers OpenVINO and falls back to onnxruntime."""
+    """Build a runner for a serialized model or a ``ModelFile``; ``auto`` prefers OpenVINO
+    and falls back to onnxruntime."""
     threads = threads or default_threads()
     if backend not in BACKENDS:
         raise DetectorError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
@@ -106,8 +135,8 @@ def make_runner(
     for name in order:
         try:
             if name == "openvino":
-                return OpenVINORunner(model_bytes, threads, precision)
-            return OnnxRuntimeRunner(model_bytes, threads)
+                return OpenVINORunner(model, threads, precision)
+            return OnnxRuntimeRunner(model, threads)
         except ImportError as exc:
             errors.append(f"{name}: {exc}")
         except Exception as exc:

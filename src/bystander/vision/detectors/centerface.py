@@ -33,8 +33,13 @@ import numpy.typing as npt
 
 from bystander.errors import DetectorError
 from bystander.vision.detections import Detections, iou_matrix, nms
-from bystander.vision.detectors.backends import ModelRunner, default_threads, make_runner
-from bystander.vision.detectors.onnx_graph import fixed_shape_model, packaged_file
+from bystander.vision.detectors.backends import (
+    ModelFile,
+    ModelRunner,
+    default_threads,
+    make_runner,
+)
+from bystander.vision.detectors.onnx_graph import packaged_file
 
 _HEATMAP, _SCALE, _OFFSET = "537", "538", "539"
 _STRIDE = 4
@@ -214,7 +219,7 @@ class CenterFace:
         key = (*padded_hw, batch)
         runner = self._runners.get(key)
         if runner is None:
-            model = fixed_shape_model(str(self.weights), padded_hw, batch)
+            model = ModelFile(self.weights, padded_hw, batch)
             runner = make_runner(self.requested_backend, model, self.threads, self.precision)
             self._runners[key] = runner
         return runner
