@@ -151,3 +151,16 @@ def test_presets_carry_their_region_interval() -> None:
         assert frames.region_interval == (
             preset.region_interval if preset.keyframe_interval > 1 else 1
         )
+
+
+def test_a_face_missed_by_one_region_search_is_searched_for_again() -> None:
+    # the face is missed at frame 2 (a searched frame) but there at 4: with searches every
+    # other frame, two missed searches (not two frames) end the search for a track
+    faces = {i: [[40.0 + 2 * i, 40, 60 + 2 * i, 60]] for i in range(5) if i != 2}
+    detector = MovingFaces(faces)
+    protector = FrameProtector(
+        detector, tracker=FaceTracker(), lookback=4, keyframe_interval=5, region_interval=2
+    )
+    done = run(protector, 5)
+    assert [index for index, _ in detector.region_calls] == [2, 4]
+    assert done[4].detected == 1

@@ -211,7 +211,8 @@ class FrameProtector:
         expected = None
         if not keyframe:
             assert self.tracker is not None
-            expected = self.tracker.expected_boxes(max_missed=_SEARCH_MISSED)
+            # misses are counted in frames; a coasted frame is one no search could miss in
+            expected = self.tracker.expected_boxes(max_missed=_SEARCH_MISSED * self.region_interval)
             keyframe = self._cheaper_in_full(len(expected), height, width)
         if keyframe:
             self._searched = pending.index
