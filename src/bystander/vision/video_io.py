@@ -10,6 +10,7 @@ serials, creation times) and data tracks (telemetry, timecode) are dropped unles
 from __future__ import annotations
 
 import contextlib
+import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -55,7 +56,24 @@ class EncoderSettings:
             bits = int(width * height * max(fps, 1.0) * 0.2)
             return "mpeg4", "yuv420p", {"b": str(max(bits, 200_000))}
         pix_fmt = "yuv420p" if even else "yuv444p"
-        return "libx264", pix_fmt, {"crf": str(self.crf), "preset": self.preset}
+        # x264's own default is 1.5 threads a core: on a small machine, where detection runs
+        # beside it, that costs time and memory (BENCHMARKS.md, issue 20)
+        options = {"crf": str(self.crf), "preset": self.preset, "threads": str(_cores())}
+        return "libx264", pix_fmt, options
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+#: Decoded frames waiting for the processor, and processed ones waiting for the encoder, are
+#: held up to this many bytes each (at most 8 frames): 8 at 1080p, 3 at 2560x1920.
+QUEUE_BYTES = 48 * 2**20
+
+
+def queue_depth(width: int, height: int) -> int:
+    """How many RGB frames of this size a stage queue holds (2 to 8)."""
+    return max(2, min(8, QUEUE_BYTES // max(1, width * height * 3)))
 
 
 @dataclass
@@ -240,10 +258,17 @@ def _run(
     last_pts: int | None = None
     streams = [in_video] + ([in_audio] if in_audio is not None else [])
     try:
-        decoded_items = prefetch(_demuxed(input_container, streams, in_video), name="decode")
+        depth = queue_depth(info.width, info.height)
+        decoded_items = prefetch(
+            _demuxed(input_container, streams, in_video), depth=depth, name="decode"
+        )
         # closing(): the decoder thread is stopped and joined before the input is closed,
         # even when an error leaves this block (a traceback would keep the generator alive)
-        with Worker(name="bystander-encode") as encode, contextlib.closing(decoded_items):
+        # three steps a frame are queued to the encoder (start, expect, encode)
+        with (
+            Worker(name="bystander-encode", depth=3 * depth) as encode,
+            contextlib.closing(decoded_items),
+        ):
             for item in decoded_items:
                 if isinstance(item, _Decoded):
                     array = item.array
