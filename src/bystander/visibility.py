@@ -205,6 +205,12 @@ class EnrolledFaceGate:
         self._video = False
         self._sent_at = 0
 
+    def warm(self) -> None:
+        """Load the face model before frames come (a child process: seconds)."""
+        start = getattr(self.embedder, "start", None)
+        if callable(start):
+            start()
+
     def visible(self, frame: Frame, faces: Detections, index: int) -> dict[int, KeptVisible]:
         enrolled = self._enrolled()
         if not enrolled:
@@ -388,6 +394,18 @@ class AnyOf:
     def close(self) -> None:
         for gate in self.gates:
             close_gate(gate)
+
+    def warm(self) -> None:
+        for gate in self.gates:
+            warm_gate(gate)
+
+
+def warm_gate(gate: object) -> None:
+    """Load what a gate needs before frames come (the embedder's child process), if
+    anything: a live stream drops the frames that arrive while a model loads."""
+    warm = getattr(gate, "warm", None)
+    if callable(warm):
+        warm()
 
 
 def close_gate(gate: object) -> None:

@@ -89,8 +89,9 @@ class PipelineProtector:
         return frames
 
     def warm(self, width: int, height: int) -> None:
-        """Load and compile the detector for this frame size before capture starts (the first
-        detection otherwise takes seconds, and a live stream would drop those frames)."""
+        """Load and compile the detector for this frame size, and the visibility gate's face
+        model, before capture starts (the first detection otherwise takes seconds, and a
+        live stream would drop those frames)."""
         import numpy as np
 
         blank = np.zeros((height, width, 3), np.uint8)
@@ -99,6 +100,10 @@ class PipelineProtector:
         regions = getattr(detector, "detect_regions", None)
         if callable(regions):
             regions(blank, np.array([[0, 0, min(64, width), min(64, height)]], np.float32))
+        if self.frames.visibility is not None:
+            from bystander.visibility import warm_gate
+
+            warm_gate(self.frames.visibility)
 
     def push(self, frame: Any) -> list[Protected]:
         return [(p.image, p.whole_frame) for p in self.frames.push_frames(frame)]

@@ -173,6 +173,12 @@ class ProcessEmbedder:
             raise EmbedderError(f"face embedder failed: {payload}")
         return _answer(payload, count)
 
+    def start(self) -> None:
+        """Start the child and load its model now (it otherwise starts at the first face,
+        seconds in which a live stream would drop frames). Raises ``EmbedderError``."""
+        with self._lock:
+            self._connection()
+
     def close(self) -> None:
         """Stop the child (it is started again on the next ``embed``)."""
         with self._lock:
