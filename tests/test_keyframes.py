@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bystander.measure.evaluation import box_coverage
+from bystander.measure.synthetic import moving_face_frames
 from bystander.vision.detections import SOURCE_LOOKBACK, Detections
 from bystander.vision.detectors.centerface import ROI_SIDE, CenterFace
-from bystander.vision.evaluation import box_coverage
 from bystander.vision.pipeline import FrameProtector, RegionDetector
 from bystander.vision.redact import Redactor
-from bystander.vision.synthetic import moving_face_frames
 from bystander.vision.tracker import FaceTracker
 
 Box = list[float]

@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bystander._lazy import lazy_exports
-
-__version__ = "0.1.0"
+from bystander._version import __version__
 
 if TYPE_CHECKING:
     from bystander.errors import BystanderError

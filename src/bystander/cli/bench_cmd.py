@@ -16,7 +16,13 @@ from bystander.cli.common import (
     schedule,
     user_errors,
 )
-from bystander.vision.bench import BenchOptions, BenchResult, ContenderResult, parse_size, run_bench
+from bystander.measure.bench import (
+    BenchOptions,
+    BenchResult,
+    ContenderResult,
+    parse_size,
+    run_bench,
+)
 from bystander.vision.protect import Preset, ProtectSettings
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from bystander import __version__
+from bystander._version import __version__
 from bystander.corpus.inputs import PlannedCorpus
 from bystander.corpus.report import CorpusItem, CorpusReport, CorpusTotals, NodeThroughput
 from bystander.corpus.state import check_finished, remove_stale_partials, settings_fingerprint

@@ -13,8 +13,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from bystander.measure.evaluation import redaction_mask
 from bystander.vision.detectors import FaceDetector
-from bystander.vision.evaluation import redaction_mask
 from bystander.vision.protect import Protector, ProtectSettings
 from bystander.vision.redact import Redactor
 

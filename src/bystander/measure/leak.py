@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from bystander.errors import InputError
 from bystander.measure.contenders import DefaceContender
-from bystander.vision.evaluation import DEFAULT_MIN_COVERAGE, box_coverage, redaction_mask
+from bystander.measure.evaluation import DEFAULT_MIN_COVERAGE, box_coverage, redaction_mask
 from bystander.vision.protect import Protector, ProtectSettings
 from bystander.vision.redact import Redactor
 

@@ -23,7 +23,8 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bystander import __version__, config
+from bystander import config
+from bystander._version import __version__
 from bystander.consent.models import ConsentNotFoundError
 from bystander.consent.store import ConsentStore
 from bystander.errors import BystanderError

@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bystander import __version__
+from bystander._version import __version__
 from bystander.errors import BystanderError, InputError, OutputError
 from bystander.fsutil import atomic_output
 from bystander.vision.detectors import FaceDetector, create_detector

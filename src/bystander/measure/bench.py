@@ -39,16 +39,16 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
-from bystander import __version__
+from bystander._version import __version__
 from bystander.errors import InputError
-from bystander.vision.datasets import paste_into, read_dataset
+from bystander.measure.datasets import astronaut_dataset, paste_into, read_dataset
+from bystander.measure.evaluation import BucketRecall, evaluate_video
+from bystander.measure.motion import MotionSpec
+from bystander.measure.synthetic import moving_face_frames, write_clip
 from bystander.vision.detectors.backends import default_threads
-from bystander.vision.evaluation import BucketRecall, evaluate_video
 from bystander.vision.media import check_readable
-from bystander.vision.motion import MotionSpec
 from bystander.vision.pipeline import RegionDetector
 from bystander.vision.protect import Protector, ProtectSettings
-from bystander.vision.synthetic import astronaut_dataset, moving_face_frames, write_clip
 from bystander.vision.video_io import (
     EncoderSettings,
     Frame,
@@ -311,7 +311,7 @@ def _reencode(
 
 
 def make_synthetic_clip(target: Path, width: int, height: int, frames: int, fps: int = 30) -> int:
-    """The moving real face of ``bystander.vision.synthetic``, ``width`` x ``height``, no audio."""
+    """The moving real face of ``bystander.measure.synthetic``, ``width`` x ``height``, no audio."""
     if frames < 1:
         raise InputError("--frames must be at least 1")
     images, _ = moving_face_frames(width, height, frames)
