@@ -57,12 +57,12 @@ def main() -> None:
     from bystander.evidence.audit import AuditLog
     from bystander.evidence.db import init_db, make_engine
     from bystander.evidence.vault import TemplateVault
+    from bystander.jobs.protect import Protector, ProtectSettings
     from bystander.measure.synthetic import astronaut_head, write_clip
     from bystander.recognition import FaceEmbedder, enroll
     from bystander.recognition.enrolment import enroll_samples, video_samples
     from bystander.visibility import FILE_MAX_LAG, KeepVisible, close_gate, open_gate
     from bystander.vision.detectors import create_detector
-    from bystander.vision.protect import Protector, ProtectSettings
 
     engine = make_engine()
     init_db(engine)

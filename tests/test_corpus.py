@@ -18,6 +18,7 @@ from bystander.corpus.report import CorpusItem
 from bystander.corpus.runner import run_corpus
 from bystander.corpus.state import STATE_DIR, sidecar_path
 from bystander.errors import OutputError
+from bystander.jobs.protect import ProtectSettings
 from bystander.measure.synthetic import (
     astronaut_head,
     background,
@@ -27,7 +28,6 @@ from bystander.measure.synthetic import (
 )
 from bystander.provenance.pki import ensure_identity
 from bystander.provenance.verify import verify_file
-from bystander.vision.protect import ProtectSettings
 from tests.helpers import runner
 
 #: single-scale search: the corpus logic is under test here, not the detector's recall

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from bystander.cli.eval_cmd import parse_heights, parse_size, register
 from bystander.errors import InputError
+from bystander.jobs.protect import ProtectSettings
 from bystander.measure.datasets import (
     AnnotatedImage,
     FaceBox,
@@ -39,7 +40,6 @@ from bystander.measure.synthetic import astronaut_head, background, paste
 from bystander.vision.detections import Detections
 from bystander.vision.detectors import FaceDetector, create_detector
 from bystander.vision.pipeline import ProtectedFrame
-from bystander.vision.protect import ProtectSettings
 from bystander.vision.redact import RedactionSettings, Redactor
 
 DLIB_FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "dlib-faces"

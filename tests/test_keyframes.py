@@ -221,7 +221,7 @@ def test_cli_rejects_a_lookback_shorter_than_the_keyframe_gap(tmp_path) -> None:
 
 
 def test_presets_map_to_keyframe_intervals() -> None:
-    from bystander.vision.protect import DEFAULT_PRESET, Preset, ProtectSettings
+    from bystander.jobs.protect import DEFAULT_PRESET, Preset, ProtectSettings
 
     assert [p.keyframe_interval for p in Preset] == [1, 3, 5]
     assert ProtectSettings().keyframe_interval == DEFAULT_PRESET.keyframe_interval

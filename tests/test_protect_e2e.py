@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bystander.jobs.protect import Protector, ProtectSettings, protect
 from bystander.measure.synthetic import (
     SyntheticClip,
     astronaut_head,
@@ -18,7 +19,6 @@ from bystander.measure.synthetic import (
     paste,
     write_clip,
 )
-from bystander.vision.protect import Protector, ProtectSettings, protect
 from bystander.vision.redact import Redactor
 from tests.helpers import crop, decode_frames, sharpness, stream_summary
 

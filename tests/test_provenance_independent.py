@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bystander.jobs.protect import Protector
 from bystander.measure.synthetic import SyntheticClip, astronaut_head, background, paste
 from bystander.provenance import (
     CaptureGuardAssertion,
@@ -34,7 +35,6 @@ from bystander.provenance import (
 )
 from bystander.provenance.assertions import CAPTURE_GUARD, PII_PRESENT, frame_ranges
 from bystander.provenance.media import frame_times
-from bystander.vision.protect import Protector
 
 CHECKER = Path(__file__).parent / "c2pa_js"
 

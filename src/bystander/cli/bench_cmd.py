@@ -16,6 +16,7 @@ from bystander.cli.common import (
     schedule,
     user_errors,
 )
+from bystander.jobs.protect import Preset, ProtectSettings
 from bystander.measure.bench import (
     BenchOptions,
     BenchResult,
@@ -23,7 +24,6 @@ from bystander.measure.bench import (
     parse_size,
     run_bench,
 )
-from bystander.vision.protect import Preset, ProtectSettings
 
 
 def bench_command(

@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.text import Text
 
 from bystander.errors import BystanderError, InputError
-from bystander.vision.protect import DEFAULT_PRESET, Preset, ProtectSettings
+from bystander.jobs.protect import DEFAULT_PRESET, Preset, ProtectSettings
 from bystander.vision.redact import MaskShape, RedactionSettings
 
 if TYPE_CHECKING:

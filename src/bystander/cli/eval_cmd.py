@@ -32,6 +32,7 @@ from bystander.cli.conditions_cmd import run_conditions
 from bystander.cli.leak_cmd import run_real_video
 from bystander.errors import InputError
 from bystander.fsutil import write_text_atomic
+from bystander.jobs.protect import Preset, ProtectSettings
 from bystander.measure.conditions import CONDITIONS
 from bystander.measure.datasets import (
     DEFAULT_FACE_HEIGHTS,
@@ -41,7 +42,6 @@ from bystander.measure.datasets import (
 )
 from bystander.measure.evaluation import EvalResult, SyntheticSpec, evaluate, evaluate_video
 from bystander.measure.motion import MotionSpec
-from bystander.vision.protect import Preset, ProtectSettings
 from bystander.vision.redact import RedactionSettings
 
 #: Missed faces listed in the table output (all of them are in --json / --output).

@@ -41,6 +41,7 @@ from pydantic import BaseModel, Field
 
 from bystander._version import __version__
 from bystander.errors import InputError
+from bystander.jobs.protect import Protector, ProtectSettings
 from bystander.measure.datasets import astronaut_dataset, paste_into, read_dataset
 from bystander.measure.evaluation import BucketRecall, evaluate_video
 from bystander.measure.motion import MotionSpec
@@ -48,7 +49,6 @@ from bystander.measure.synthetic import moving_face_frames, write_clip
 from bystander.vision.detectors.backends import default_threads
 from bystander.vision.media import check_readable
 from bystander.vision.pipeline import RegionDetector
-from bystander.vision.protect import Protector, ProtectSettings
 from bystander.vision.video_io import (
     EncoderSettings,
     Frame,

@@ -25,11 +25,11 @@ import numpy.typing as npt
 from pydantic import BaseModel, Field
 
 from bystander._version import __version__
+from bystander.jobs.protect import Protector, ProtectSettings
 from bystander.measure.datasets import AnnotatedImage, FaceBox, FaceDataset
 from bystander.measure.motion import MotionSpec, moving_clip
 from bystander.vision.detectors import FaceDetector
 from bystander.vision.pipeline import ProtectedFrame
-from bystander.vision.protect import Protector, ProtectSettings
 from bystander.vision.redact import Redactor
 
 BoolMask = npt.NDArray[np.bool_]

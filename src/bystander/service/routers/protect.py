@@ -56,7 +56,7 @@ def protect_work(job: JobInfo) -> Work:
     target = folder / f"protected{source.suffix}"
 
     def work(progress: Progress) -> dict[str, Any]:
-        from bystander.vision.protect import Protector
+        from bystander.jobs.protect import Protector
 
         if not source.is_file():
             raise FileNotFoundError("the upload is no longer stored")
