@@ -235,16 +235,9 @@ class RichProgress:
 
 def signing_identity() -> DeviceIdentity:
     """The device identity outputs are signed with; a TEST one is created on first use."""
-    from bystander.provenance.pki import ensure_identity
+    from bystander.jobs.signing import signing_identity as identity_for_jobs
 
-    identity, created = ensure_identity()
-    if created:
-        err_console.print(
-            f"created a TEST device identity for signing in {identity.directory} "
-            "(replace it with your manufacturer certificate: `bystander keys init --help`)",
-            highlight=False,
-        )
-    return identity
+    return identity_for_jobs(lambda line: err_console.print(line, highlight=False))
 
 
 @contextmanager
