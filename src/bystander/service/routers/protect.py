@@ -16,7 +16,7 @@ from bystander.service.routers.common import services, submit_job
 from bystander.service.uploads import save_upload
 
 if TYPE_CHECKING:
-    from bystander.service.app import Services
+    from bystander.service.services import Services
 
 router = APIRouter(prefix="/api", tags=["protect"])
 _DEVICE = require(Role.DEVICE)
