@@ -5,7 +5,7 @@ after every ending).
     python benchmarks/capture_load_bench.py --captures 5 --faults 200
 
 1. **Quiet**: one ``bystander capture`` of a 10-second 1280x720 clip (synthetic: the
-   astronaut's face moving across a scene, ``bystander.vision.synthetic``), nothing else of
+   astronaut's face moving across a scene, ``bystander.measure.synthetic``), nothing else of
    ours running: frames released per second of clip, and sensor stamp -> consumer latency
    (the session's own p50/p99, from ``capture.stopped``).
 2. **Loaded**: two CPU-bound processes (``while True: pass``) run throughout; ``--captures``
@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--hogs", type=int, default=2)
     args = parser.parse_args()
 
-    from bystander.vision.synthetic import make_demo_clip
+    from bystander.measure.synthetic import make_demo_clip
 
     work = Path(tempfile.mkdtemp(prefix="capture-load-"))
     env = dict(os.environ, BYSTANDER_HOME=str(work / "home"))

@@ -33,7 +33,7 @@ def make_corpus(root: Path, files: int) -> None:
     import cv2
     from PIL import Image
 
-    from bystander.vision.synthetic import (
+    from bystander.measure.synthetic import (
         astronaut_head,
         background,
         moving_face_frames,

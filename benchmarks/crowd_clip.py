@@ -19,7 +19,7 @@ import numpy as np
 
 from bystander.measure.conditions import cut_patch, scene
 from bystander.measure.facelib import load_library
-from bystander.vision.synthetic import paste, write_clip
+from bystander.measure.synthetic import paste, write_clip
 
 
 def main() -> None:

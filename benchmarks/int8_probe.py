@@ -26,7 +26,7 @@ from onnxruntime.quantization import (
     quantize_static,
 )
 
-from bystander.vision.datasets import paste_into, read_dataset
+from bystander.measure.datasets import paste_into, read_dataset
 from bystander.vision.detectors.backends import make_runner
 from bystander.vision.detectors.onnx_graph import fixed_shape_model, packaged_file
 

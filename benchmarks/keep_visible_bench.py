@@ -28,7 +28,7 @@ import numpy as np
 def scene(width: int, height: int, shift: int) -> np.ndarray:
     import skimage.data
 
-    from bystander.vision.synthetic import astronaut_head, background, paste
+    from bystander.measure.synthetic import astronaut_head, background, paste
 
     frame = background(width, height)
     head, _ = astronaut_head()
@@ -57,12 +57,12 @@ def main() -> None:
     from bystander.evidence.audit import AuditLog
     from bystander.evidence.db import init_db, make_engine
     from bystander.evidence.vault import TemplateVault
+    from bystander.jobs.protect import Protector, ProtectSettings
+    from bystander.measure.synthetic import astronaut_head, write_clip
     from bystander.recognition import FaceEmbedder, enroll
     from bystander.recognition.enrolment import enroll_samples, video_samples
     from bystander.visibility import FILE_MAX_LAG, KeepVisible, close_gate, open_gate
     from bystander.vision.detectors import create_detector
-    from bystander.vision.protect import Protector, ProtectSettings
-    from bystander.vision.synthetic import astronaut_head, write_clip
 
     engine = make_engine()
     init_db(engine)

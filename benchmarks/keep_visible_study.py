@@ -152,10 +152,10 @@ def scaled(frames: Iterator[np.ndarray], scale: float) -> Iterator[np.ndarray]:
 
 def detect_clip(frames: Iterator[np.ndarray], detector: Any, shape: Any) -> list[Offered]:
     """Run the real pipeline (preset realtime) once and keep what it offers the gate."""
+    from bystander.jobs.protect import ProtectSettings
     from bystander.recognition.embedder import dlib_box
     from bystander.recognition.quality import yaw_of
     from bystander.vision.pipeline import FrameProtector
-    from bystander.vision.protect import ProtectSettings
     from bystander.vision.redact import Redactor
     from bystander.vision.tracker import FaceTracker
 

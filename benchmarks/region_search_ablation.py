@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bystander.vision.datasets import paste_into, read_dataset
+from bystander.jobs.protect import ProtectSettings
+from bystander.measure.datasets import paste_into, read_dataset
+from bystander.measure.evaluation import evaluate_video
+from bystander.measure.motion import MotionSpec
 from bystander.vision.detections import Detections
 from bystander.vision.detectors.centerface import CenterFace
-from bystander.vision.evaluation import evaluate_video
-from bystander.vision.motion import MotionSpec
-from bystander.vision.protect import ProtectSettings
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dlib-faces"
 

@@ -27,8 +27,8 @@ def main() -> None:
     import ray
 
     from bystander.cli.screen_cmd import build_screen_worker
+    from bystander.measure.synthetic import make_demo_clip
     from bystander.screening.ray_pool import run_on_ray
-    from bystander.vision.synthetic import make_demo_clip
 
     folder = Path(tempfile.mkdtemp(prefix="bystander-screen-bench-"))
     policy = folder / "policy.yaml"

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from bystander.jobs.protect import Protector
+from bystander.measure.synthetic import make_demo_clip
 from bystander.provenance import init_identity, sign_protected, verify_file
-from bystander.vision.protect import Protector
-from bystander.vision.synthetic import make_demo_clip
 
 
 def main() -> None:

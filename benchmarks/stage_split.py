@@ -22,8 +22,8 @@ import av
 import cv2
 import numpy as np
 
+from bystander.jobs.protect import ProtectSettings
 from bystander.vision.detectors.centerface import CenterFace
-from bystander.vision.protect import ProtectSettings
 from bystander.vision.redact import Redactor
 
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine
 
 from bystander.evidence.db import scratch_database
-from bystander.vision.protect import Protector, ProtectSettings
-from bystander.vision.synthetic import SyntheticClip, make_demo_clip
+from bystander.jobs.protect import Protector, ProtectSettings
+from bystander.measure.synthetic import SyntheticClip, make_demo_clip
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

@@ -30,8 +30,8 @@ from bystander.cli import badge_cmd
 from bystander.consent.models import ConsentRecord, Scope
 from bystander.consent.store import ConsentStore
 from bystander.evidence.db import init_db, make_engine
+from bystander.measure.synthetic import astronaut_head, background, paste
 from bystander.vision.detections import Detections
-from bystander.vision.synthetic import astronaut_head, background, paste
 
 Frame = npt.NDArray[np.uint8]
 SUBJECT = "ds-badge-7f3a"

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from bystander.cli import bench_cmd
 from bystander.cli.common import State
 from bystander.errors import InputError
-from bystander.vision.bench import (
+from bystander.measure.bench import (
     BENCH_SCHEMA,
     BenchOptions,
     BenchResult,
@@ -28,7 +28,7 @@ from bystander.vision.bench import (
     prepare_clip,
     run_bench,
 )
-from bystander.vision.synthetic import moving_face_frames, write_clip
+from bystander.measure.synthetic import moving_face_frames, write_clip
 from bystander.vision.video_io import probe_video
 
 WIDTH, HEIGHT, FRAMES, FPS = 160, 96, 10, 30

@@ -13,7 +13,7 @@ from bystander.consent.models import ConsentKind, Scope
 from bystander.consent.store import ConsentStore
 from bystander.evidence.db import make_engine
 from bystander.guard.indicator import IndicatorReading, SimulatedIndicator
-from bystander.vision.synthetic import SyntheticClip
+from bystander.measure.synthetic import SyntheticClip
 from tests.helpers import (
     PROFILE,
     capture,

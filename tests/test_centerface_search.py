@@ -11,9 +11,9 @@ import pytest
 from skimage import data
 
 from bystander.errors import DetectorError
+from bystander.measure.synthetic import astronaut_head, background, paste
 from bystander.vision.detectors import centerface as centerface_module
 from bystander.vision.detectors.centerface import SEARCH_PLANS, CenterFace
-from bystander.vision.synthetic import astronaut_head, background, paste
 
 
 @pytest.fixture(scope="module")

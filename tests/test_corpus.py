@@ -18,16 +18,16 @@ from bystander.corpus.report import CorpusItem
 from bystander.corpus.runner import run_corpus
 from bystander.corpus.state import STATE_DIR, sidecar_path
 from bystander.errors import OutputError
-from bystander.provenance.pki import ensure_identity
-from bystander.provenance.verify import verify_file
-from bystander.vision.protect import ProtectSettings
-from bystander.vision.synthetic import (
+from bystander.jobs.protect import ProtectSettings
+from bystander.measure.synthetic import (
     astronaut_head,
     background,
     moving_face_frames,
     paste,
     write_clip,
 )
+from bystander.provenance.pki import ensure_identity
+from bystander.provenance.verify import verify_file
 from tests.helpers import runner
 
 #: single-scale search: the corpus logic is under test here, not the detector's recall

@@ -23,13 +23,13 @@ from sqlalchemy import Engine
 from bystander.consent.models import ConsentKind, Scope
 from bystander.consent.store import ConsentStore
 from bystander.evidence.audit import AuditLog
+from bystander.measure.synthetic import SyntheticClip
 from bystander.screening.policy import load_policy
 from bystander.screening.queue import ModerationQueue
 from bystander.screening.screen import Screener
 from bystander.service.app import create_app
 from bystander.service.auth import Role
 from bystander.service.settings import ServiceSettings
-from bystander.vision.synthetic import SyntheticClip
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "bundles" / "glasses-compliant"

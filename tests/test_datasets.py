@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from bystander.errors import InputError
-from bystander.vision.datasets import (
+from bystander.measure.datasets import (
     AnnotatedImage,
     FaceBox,
     FaceDataset,
@@ -20,7 +20,7 @@ from bystander.vision.datasets import (
     read_dlib_xml,
     read_wider_txt,
 )
-from bystander.vision.synthetic import astronaut_head
+from bystander.measure.synthetic import astronaut_head
 
 
 def _save(path: Path, rgb: np.ndarray) -> Path:

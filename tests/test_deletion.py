@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import Engine
 
+from bystander.consent.deletion import carry_out_deletions, withdraw_and_delete
 from bystander.consent.models import ConsentKind, Scope
 from bystander.consent.store import ConsentStore
-from bystander.evidence.deletion import carry_out_deletions, withdraw_and_delete
 from bystander.evidence.events import EventType, MemorySink
 from bystander.evidence.retention import RetentionManager
 from bystander.evidence.vault import TemplateVault, VaultKeyring

@@ -15,10 +15,15 @@ from typer.testing import CliRunner
 
 from bystander.cli.eval_cmd import parse_heights, parse_size, register
 from bystander.errors import InputError
-from bystander.vision.datasets import AnnotatedImage, FaceBox, FaceDataset, paste_into, read_dataset
-from bystander.vision.detections import Detections
-from bystander.vision.detectors import FaceDetector, create_detector
-from bystander.vision.evaluation import (
+from bystander.jobs.protect import ProtectSettings
+from bystander.measure.datasets import (
+    AnnotatedImage,
+    FaceBox,
+    FaceDataset,
+    paste_into,
+    read_dataset,
+)
+from bystander.measure.evaluation import (
     BUCKETS,
     EvalResult,
     FaceScore,
@@ -31,10 +36,11 @@ from bystander.vision.evaluation import (
     redaction_mask,
     score_faces,
 )
+from bystander.measure.synthetic import astronaut_head, background, paste
+from bystander.vision.detections import Detections
+from bystander.vision.detectors import FaceDetector, create_detector
 from bystander.vision.pipeline import ProtectedFrame
-from bystander.vision.protect import ProtectSettings
 from bystander.vision.redact import RedactionSettings, Redactor
-from bystander.vision.synthetic import astronaut_head, background, paste
 
 DLIB_FACES = Path(__file__).resolve().parents[2] / "shared" / "data" / "dlib-faces"
 Frame = npt.NDArray[np.uint8]

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from bystander.cli.app import app
 from bystander.errors import OutputError
 from bystander.fsutil import atomic_output
-from bystander.vision.synthetic import moving_face_frames, write_clip
+from bystander.measure.synthetic import moving_face_frames, write_clip
 
 runner = CliRunner()
 
@@ -83,7 +83,7 @@ def test_empty_file(tmp_path: Path) -> None:
 def test_video_with_no_frames(tmp_path: Path) -> None:
     import av
 
-    from bystander.vision.synthetic import _write_tone
+    from bystander.measure.synthetic import _write_tone
 
     path = tmp_path / "zero.mkv"  # a video track that holds no frames, beside real audio
     with av.open(str(path), "w") as container:

@@ -586,7 +586,7 @@ def test_fault_while_a_stop_drains_logs_one_stop() -> None:
 
 
 def test_default_protector_anonymizes_before_any_consumer() -> None:
-    from bystander.vision.synthetic import moving_face_frames
+    from bystander.measure.synthetic import moving_face_frames
 
     frames, boxes = moving_face_frames(320, 180, 3, min_face=60, max_face=70)
     rig = Rig(protector=None)  # the real FrameProtector with the shipped detector

@@ -32,6 +32,7 @@ from bystander.evidence.events import EventType
 from bystander.evidence.vault import TemplateExportRefused, TemplateVault, VaultKeyring
 from bystander.guard import live
 from bystander.guard.egress import DataKind, Destination, EgressDenied, EgressGate, Purpose
+from bystander.measure.synthetic import astronaut_head, background, paste, write_clip
 from bystander.recognition import ConsentedFaces, EmbedderError, FaceEmbedder, enroll
 from bystander.recognition.worker import ProcessEmbedder
 from bystander.visibility import (
@@ -46,7 +47,6 @@ from bystander.vision.detections import Detections
 from bystander.vision.detectors import create_detector
 from bystander.vision.pipeline import FrameProtector, KeptVisible, ProtectedFrame
 from bystander.vision.redact import Redactor
-from bystander.vision.synthetic import astronaut_head, background, paste, write_clip
 from bystander.vision.tracker import FaceTracker
 from tests.helpers import PROFILE, align, crop, decode_frames, runner, sharpness
 

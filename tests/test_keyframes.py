@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bystander.measure.evaluation import box_coverage
+from bystander.measure.synthetic import moving_face_frames
 from bystander.vision.detections import SOURCE_LOOKBACK, Detections
 from bystander.vision.detectors.centerface import ROI_SIDE, CenterFace
-from bystander.vision.evaluation import box_coverage
 from bystander.vision.pipeline import FrameProtector, RegionDetector
 from bystander.vision.redact import Redactor
-from bystander.vision.synthetic import moving_face_frames
 from bystander.vision.tracker import FaceTracker
 
 Box = list[float]
@@ -221,7 +221,7 @@ def test_cli_rejects_a_lookback_shorter_than_the_keyframe_gap(tmp_path) -> None:
 
 
 def test_presets_map_to_keyframe_intervals() -> None:
-    from bystander.vision.protect import DEFAULT_PRESET, Preset, ProtectSettings
+    from bystander.jobs.protect import DEFAULT_PRESET, Preset, ProtectSettings
 
     assert [p.keyframe_interval for p in Preset] == [1, 3, 5]
     assert ProtectSettings().keyframe_interval == DEFAULT_PRESET.keyframe_interval

@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from bystander.cli.app import app
-from bystander.vision.synthetic import astronaut_head, background, paste
+from bystander.measure.synthetic import astronaut_head, background, paste
 from tests.helpers import runner
 
 

@@ -13,11 +13,11 @@ from sqlalchemy import Engine
 from bystander.cli.app import app
 from bystander.evidence.audit import AuditLog
 from bystander.evidence.events import EventType
+from bystander.measure.synthetic import SyntheticClip
 from bystander.screening.faces import FaceCensus
 from bystander.screening.policy import Decision
 from bystander.screening.queue import ModerationError, ModerationQueue
 from bystander.screening.screen import PORTRAIT, Reason, ScreenOutcome
-from bystander.vision.synthetic import SyntheticClip
 from tests.helpers import runner
 
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)

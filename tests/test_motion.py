@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bystander.vision.datasets import AnnotatedImage, FaceBox
-from bystander.vision.motion import MotionSpec, clip_transforms, move_box, moving_clip
+from bystander.measure.datasets import AnnotatedImage, FaceBox
+from bystander.measure.motion import MotionSpec, clip_transforms, move_box, moving_clip
 
 
 def test_peak_pan_speed_matches_the_spec() -> None:

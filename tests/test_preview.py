@@ -12,7 +12,7 @@ import pytest
 
 from bystander.guard.consumers import ReleasedSample, SampleKind
 from bystander.guard.preview import LivePreview
-from bystander.vision.synthetic import SyntheticClip
+from bystander.measure.synthetic import SyntheticClip
 from tests.helpers import capture, grant_recording
 
 

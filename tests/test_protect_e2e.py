@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bystander.vision.protect import Protector, ProtectSettings, protect
-from bystander.vision.redact import Redactor
-from bystander.vision.synthetic import (
+from bystander.jobs.protect import Protector, ProtectSettings, protect
+from bystander.measure.synthetic import (
     SyntheticClip,
     astronaut_head,
     background,
@@ -20,6 +19,7 @@ from bystander.vision.synthetic import (
     paste,
     write_clip,
 )
+from bystander.vision.redact import Redactor
 from tests.helpers import crop, decode_frames, sharpness, stream_summary
 
 PRIVATE_TAGS = {
@@ -234,7 +234,7 @@ def test_display_rotation_is_applied_so_the_face_is_found_and_stored_upright(
 def test_stream_level_tags_are_stripped(protector: Protector, tmp_path: Path) -> None:
     from fractions import Fraction
 
-    from bystander.vision.synthetic import _write_tone
+    from bystander.measure.synthetic import _write_tone
 
     images, _ = moving_face_frames(160, 96, frames=5)
     source = tmp_path / "tags.mov"

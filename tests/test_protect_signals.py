@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bystander.fsutil import remove_stale_partials
-from bystander.vision.synthetic import make_demo_clip
+from bystander.measure.synthetic import make_demo_clip
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bystander.jobs.protect import Protector
+from bystander.measure.synthetic import SyntheticClip, astronaut_head, background, paste
 from bystander.provenance import (
     CaptureGuardAssertion,
     DeviceIdentity,
@@ -33,8 +35,6 @@ from bystander.provenance import (
 )
 from bystander.provenance.assertions import CAPTURE_GUARD, PII_PRESENT, frame_ranges
 from bystander.provenance.media import frame_times
-from bystander.vision.protect import Protector
-from bystander.vision.synthetic import SyntheticClip, astronaut_head, background, paste
 
 CHECKER = Path(__file__).parent / "c2pa_js"
 

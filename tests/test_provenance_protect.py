@@ -12,6 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from PIL import Image
 
 from bystander.evidence.checkpoint import NoteSigner, sign_checkpoint
+from bystander.jobs.protect import Protector
+from bystander.measure.synthetic import SyntheticClip, astronaut_head, background, paste
 from bystander.provenance import (
     CaptureGuardAssertion,
     DeviceIdentity,
@@ -20,8 +22,6 @@ from bystander.provenance import (
     verify_file,
 )
 from bystander.provenance.assertions import ACTIONS, AUDIT_CHECKPOINT, CONSENT, PROTECTION
-from bystander.vision.protect import Protector
-from bystander.vision.synthetic import SyntheticClip, astronaut_head, background, paste
 from tests.helpers import crop, decode_frames, sharpness
 
 

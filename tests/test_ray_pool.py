@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bystander.cli.app import app
+from bystander.measure.synthetic import SyntheticClip
 from bystander.screening.ray_pool import PoolResult, RayPoolError, run_on_ray
-from bystander.vision.synthetic import SyntheticClip
 from tests import ray_workers
 from tests.helpers import runner
 

@@ -16,9 +16,9 @@ from PIL import Image
 from sqlalchemy import Engine, func, select, text
 from typer.testing import CliRunner
 
+from bystander.consent.deletion import withdraw_and_delete
 from bystander.consent.models import ConsentKind, Scope, utc
 from bystander.consent.store import ConsentStore
-from bystander.evidence.deletion import withdraw_and_delete
 from bystander.evidence.events import EventType, MemorySink
 from bystander.evidence.vault import (
     TemplateVault,

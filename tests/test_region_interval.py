@@ -12,11 +12,11 @@ from collections.abc import Mapping
 import numpy as np
 import pytest
 
+from bystander.measure.evaluation import box_coverage
 from bystander.vision.detections import SOURCE_INTERPOLATED, Detections
-from bystander.vision.evaluation import box_coverage
 from bystander.vision.pipeline import FrameProtector, KeptVisible
-from bystander.vision.protect import Preset, ProtectSettings
 from bystander.vision.redact import Redactor
+from bystander.vision.settings import Preset, ProtectSettings
 from bystander.vision.tracker import FaceTracker
 from tests.test_keyframes import Box, MovingFaces, run
 

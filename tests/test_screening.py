@@ -15,13 +15,13 @@ import pytest
 
 from bystander.cli.app import app
 from bystander.errors import InputError
+from bystander.measure.synthetic import SyntheticClip, astronaut_head, background, paste
 from bystander.screening.faces import census, face_detail
 from bystander.screening.policy import Decision, FaceRules, load_policy
 from bystander.screening.screen import COVERT, PORTRAIT, Screener
 from bystander.vision.detections import Detections
 from bystander.vision.detectors import create_detector
 from bystander.vision.redact import RedactionSettings, Redactor
-from bystander.vision.synthetic import SyntheticClip, astronaut_head, background, paste
 from tests.helpers import capture, grant_recording, runner
 
 
@@ -55,7 +55,7 @@ def uploads(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uploads]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("BYSTANDER_HOME", str(home))
         patch.delenv("BYSTANDER_DATABASE_URL", raising=False)
-        from bystander.vision.synthetic import make_demo_clip
+        from bystander.measure.synthetic import make_demo_clip
 
         clip = make_demo_clip(folder / "scene.mp4", width=320, height=180, frames=30)
         grant_recording(home)

@@ -17,13 +17,13 @@ from sqlalchemy import Engine
 from bystander.evidence import merkle
 from bystander.evidence.audit import AuditLog
 from bystander.evidence.events import EventType
+from bystander.measure.synthetic import SyntheticClip
 from bystander.screening.policy import Decision
 from bystander.screening.queue import ModerationQueue
 from bystander.screening.screen import PORTRAIT, Reason, ScreenOutcome
 from bystander.service.app import create_app
 from bystander.service.auth import Role
 from bystander.service.settings import ServiceSettings
-from bystander.vision.synthetic import SyntheticClip
 from tests.helpers import crop, decode_frames, sharpness
 
 
@@ -408,7 +408,7 @@ def _photo() -> bytes:
 
     from PIL import Image
 
-    from bystander.vision.synthetic import astronaut_head
+    from bystander.measure.synthetic import astronaut_head
 
     buffer = io.BytesIO()
     Image.fromarray(astronaut_head()[0]).save(buffer, format="PNG")

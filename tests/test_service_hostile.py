@@ -25,8 +25,8 @@ import pytest
 
 from bystander.evidence.audit import AuditLog
 from bystander.evidence.events import EventType
+from bystander.measure.synthetic import SyntheticClip
 from bystander.service.dashboard import DEFAULT_PROFILE
-from bystander.vision.synthetic import SyntheticClip
 from tests.service_process import ServerProcess, database_url, wait_job
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

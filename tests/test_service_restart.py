@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bystander.vision.synthetic import SyntheticClip
+from bystander.measure.synthetic import SyntheticClip
 from tests.service_process import ServerProcess, database_url, wait_job
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

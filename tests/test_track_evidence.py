@@ -23,6 +23,7 @@ from bystander.consent.models import ConsentKind, Scope
 from bystander.consent.store import ConsentStore
 from bystander.evidence.db import init_db, make_engine
 from bystander.evidence.vault import TemplateVault, VaultKeyring
+from bystander.measure.synthetic import astronaut_head, background, paste, write_clip
 from bystander.recognition import ConsentedFaces, EmbedderError, FaceEmbedder
 from bystander.recognition.background import BackgroundSamples, InlineSamples
 from bystander.recognition.enrolment import (
@@ -40,7 +41,6 @@ from bystander.vision.detections import Detections
 from bystander.vision.detectors import create_detector
 from bystander.vision.pipeline import FrameProtector
 from bystander.vision.redact import Redactor
-from bystander.vision.synthetic import astronaut_head, background, paste, write_clip
 from bystander.vision.tracker import FaceTracker
 from tests.helpers import crop, runner, sharpness
 from tests.test_keep_visible import _cameraman_head, is_redacted, is_visible, two_people

@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from bystander.vision.synthetic import moving_face_frames, write_clip
+from bystander.measure.synthetic import moving_face_frames, write_clip
 from bystander.vision.video_io import transcode
 from tests.helpers import decode_frames
 

@@ -13,21 +13,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bystander._lazy import lazy_exports
-
-__version__ = "0.1.0"
+from bystander._version import __version__
 
 if TYPE_CHECKING:
     from bystander.errors import BystanderError
-    from bystander.vision.detections import Detections
-    from bystander.vision.detectors import FaceDetector, create_detector, register_detector
-    from bystander.vision.pipeline import FrameProtector, ProtectedFrame
-    from bystander.vision.protect import (
+    from bystander.jobs.protect import (
         Protector,
         ProtectSettings,
         protect,
         protect_image,
         protect_video,
     )
+    from bystander.vision.detections import Detections
+    from bystander.vision.detectors import FaceDetector, create_detector, register_detector
+    from bystander.vision.pipeline import FrameProtector, ProtectedFrame
     from bystander.vision.redact import RedactionSettings, Redactor
     from bystander.vision.tracker import FaceTracker, TrackerSettings
     from bystander.vision.video_io import EncoderSettings
@@ -41,11 +40,11 @@ _EXPORTS = {
     "register_detector": "bystander.vision.detectors",
     "FrameProtector": "bystander.vision.pipeline",
     "ProtectedFrame": "bystander.vision.pipeline",
-    "Protector": "bystander.vision.protect",
-    "ProtectSettings": "bystander.vision.protect",
-    "protect": "bystander.vision.protect",
-    "protect_image": "bystander.vision.protect",
-    "protect_video": "bystander.vision.protect",
+    "Protector": "bystander.jobs.protect",
+    "ProtectSettings": "bystander.jobs.protect",
+    "protect": "bystander.jobs.protect",
+    "protect_image": "bystander.jobs.protect",
+    "protect_video": "bystander.jobs.protect",
     "RedactionSettings": "bystander.vision.redact",
     "Redactor": "bystander.vision.redact",
     "FaceTracker": "bystander.vision.tracker",

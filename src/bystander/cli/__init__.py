@@ -1,0 +1,1 @@
+"""The ``bystander`` command (Typer): the top layer, which may use every package."""

@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from bystander import __version__
+from bystander._version import __version__
 from bystander.cli.lazy import LazyGroup
 
 app = typer.Typer(

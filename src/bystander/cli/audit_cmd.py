@@ -11,10 +11,8 @@ from pathlib import Path
 
 import typer
 from rich.table import Table
-from sqlalchemy import Engine
-from sqlalchemy.engine import make_url
 
-from bystander import config
+from bystander.cli.audit_db import open_database
 from bystander.cli.common import err_console, out_console, print_json, user_errors
 from bystander.consent.audit_state import StateReport, check_state, database_events, rebuild
 from bystander.errors import InputError
@@ -23,14 +21,12 @@ from bystander.evidence.audit import (
     AuditLog,
     VerifyPolicy,
     VerifyReport,
-    require_audit_tables,
     sqlite_url_if_database,
     verify_bundle,
     verify_database,
 )
 from bystander.evidence.audit_bundle import bundle_events
 from bystander.evidence.checkpoint import NoteVerifier, load_verifier
-from bystander.evidence.db import make_engine
 from bystander.evidence.witness import load_cosigner
 
 audit_app = typer.Typer(
@@ -47,26 +43,6 @@ def register(app: typer.Typer) -> None:
 
     witness_cmd.register(audit_app)
     app.add_typer(audit_app, name="audit")
-
-
-def open_database(url: str | None) -> Engine:
-    """An engine for ``url`` (or the configured database) that holds an audit log.
-
-    Never creates anything: a missing SQLite file or missing tables are errors.
-    """
-    url = url or config.database_url()
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        path = parsed.database
-        if not path or path == ":memory:" or not Path(path).is_file():
-            raise InputError(f"no database at {path or url}")
-    engine = make_engine(url)
-    try:
-        require_audit_tables(engine)
-    except BaseException:
-        engine.dispose()
-        raise
-    return engine
 
 
 def _verifiers(keys: list[str] | None) -> list[NoteVerifier] | None:

@@ -20,8 +20,14 @@ from bystander.cli.common import (
     search_settings,
     user_errors,
 )
-from bystander.vision.bench import BenchOptions, BenchResult, ContenderResult, parse_size, run_bench
-from bystander.vision.protect import Preset, ProtectSettings
+from bystander.jobs.protect import Preset, ProtectSettings
+from bystander.measure.bench import (
+    BenchOptions,
+    BenchResult,
+    ContenderResult,
+    parse_size,
+    run_bench,
+)
 
 
 def bench_command(

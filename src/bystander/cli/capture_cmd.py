@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
 
@@ -18,28 +15,17 @@ from bystander.cli.common import (
     user_errors,
 )
 from bystander.consent.store import ConsentStore
-from bystander.errors import OutputError
 from bystander.evidence.audit import AuditLog
 from bystander.evidence.db import init_db, make_engine
-from bystander.fsutil import atomic_output
 from bystander.guard.clock import SystemClock
 from bystander.guard.indicator import SimulatedIndicator
-from bystander.guard.live import LiveFeed
 from bystander.guard.preview import LivePreview
 from bystander.guard.profile import DeviceProfile
-from bystander.guard.protection import PipelineProtector
-from bystander.guard.recorder import RecorderConsumer
-from bystander.guard.session import CaptureSession, State
+from bystander.guard.session import CaptureSession
 from bystander.guard.sources import VideoSource
 from bystander.guard.zones import LocationType
+from bystander.jobs.capture import LiveProtection, RecordingSigner, record_session
 from bystander.visibility import close_gate, open_gate, parse_keep_visible
-
-if TYPE_CHECKING:
-    from bystander.provenance.pki import DeviceIdentity
-    from bystander.vision.pipeline import VisibilityGate
-
-_READY_TIMEOUT_S = 2.0
-_SETTLED = {State.CAPTURING, State.FAULT, State.OFF}
 
 
 def capture_command(
@@ -100,8 +86,12 @@ def capture_command(
                 if live is not None:
                     session.add_consumer(live)
                     err_console.print(f"live preview: {live.url}", highlight=False)
-                signing = _Signing(identity, sink, protection) if identity else None
-                summary = _run(session, camera, output, overwrite, max_seconds, clock, signing)
+                signing = (
+                    RecordingSigner(identity, sink, protection, note=_note) if identity else None
+                )
+                summary = record_session(
+                    session, camera, output, overwrite, max_seconds, clock, signing
+                )
             finally:
                 camera.close()
                 if live is not None:
@@ -128,139 +118,8 @@ def capture_command(
         raise fail(f"capture stopped by fault {summary['fault']}{reason}; frames after it withheld")
 
 
-def _run(
-    session: CaptureSession,
-    camera: VideoSource,
-    output: Path,
-    overwrite: bool,
-    max_seconds: float,
-    clock: SystemClock,
-    signing: _Signing | None = None,
-) -> dict[str, object]:
-    if output.suffix.lower() not in {".mp4", ".mkv", ".mov", ".webm", ".avi"}:
-        raise OutputError(f"output must be a video file (.mp4, .mkv, .mov, .webm, .avi): {output}")
-    audio = session.profile.microphone and camera.info.audio_rate is not None
-    with atomic_output(output, overwrite) as temp:
-        recorder = RecorderConsumer(
-            temp,
-            camera.info.fps,
-            audio_rate=camera.info.audio_rate if audio else None,
-            audio_layout=camera.info.audio_layout or "mono",
-            background=True,
-        )
-        session.add_consumer(recorder)
-        warm = getattr(session.protector, "warm", None)
-        if callable(warm):  # load the detector before the light goes on
-            warm(camera.info.width, camera.info.height)
-        try:
-            session.start(audio=audio)
-            deadline = time.monotonic() + _READY_TIMEOUT_S
-            while session.state not in _SETTLED and time.monotonic() < deadline:
-                time.sleep(0.005)
-            feed = LiveFeed(camera, session, clock, audio, max_seconds)
-            try:
-                for sample in feed:
-                    if session.state is not State.CAPTURING:
-                        break
-                    session.submit(sample)
-            finally:
-                feed.close()
-                session.stop()
-        finally:
-            recorder.close()
-        if recorder.frames == 0:
-            if session.fault_rule:
-                raise OutputError(
-                    f"capture stopped by {_fault_text(session)} before any frame was "
-                    "released: nothing recorded"
-                )
-            raise OutputError("no frame was released: nothing recorded")
-        if signing is not None:
-            signing.sign(temp, output, session, recorder.first_ns, camera)
-    lag = session.latency_summary()
-    return {
-        "session_id": session.session_id,
-        "state": str(session.state),
-        "released": session.released,
-        "audio": audio,
-        "withheld": session.withheld,
-        "withheld_unproven": session.ledger.unproven,
-        "dropped": session.dropped,
-        "delay_frames": lag["delay_frames"],
-        "latency_p50_ms": lag["latency_p50_ms"],
-        "latency_p99_ms": lag["latency_p99_ms"],
-        "fault": session.fault_rule,
-        "fault_reason": session.fault_reason,
-        "checkpoint_size": getattr(session.closing_checkpoint, "size", None),
-        "output": str(output),
-    }
-
-
-def _fault_text(session: CaptureSession) -> str:
-    """``fault R5: no read-back for 1,120 ms``: the rule and the reason, on one line."""
-    reason = f": {session.fault_reason}" if session.fault_reason else ""
-    return f"fault {session.fault_rule}{reason}"
-
-
-class LiveProtection(PipelineProtector):
-    """The session's pipeline, counting what it redacts for the recording's provenance
-    manifest (counts only, never pixels)."""
-
-    def __init__(
-        self, visibility: VisibilityGate | None = None, keep_visible: Sequence[str] = ()
-    ) -> None:
-        from bystander.provenance.assertions import ProtectionTally
-
-        super().__init__(visibility, keep_visible)
-        self.tally = ProtectionTally()
-        self.on_protected.append(self.tally)
-
-
-class _Signing:
-    """Signs the finished recording before it is published."""
-
-    def __init__(self, identity: DeviceIdentity, sink: AuditLog, live: LiveProtection) -> None:
-        self.identity, self.sink, self.live = identity, sink, live
-
-    def sign(
-        self,
-        temp: Path,
-        output: Path,
-        session: CaptureSession,
-        first_ns: int | None,
-        camera: VideoSource,
-    ) -> None:
-        from bystander.provenance.assertions import capture_assertion
-        from bystander.provenance.sign import sign_capture
-        from bystander.provenance.verify import MIME_TYPES
-
-        if output.suffix.lower() not in MIME_TYPES:
-            err_console.print(
-                f"note: {output} is not signed (C2PA cannot be embedded in {output.suffix}; "
-                "record to .mp4 or .mov for a signed recording)",
-                highlight=False,
-                soft_wrap=True,
-            )
-            return
-        protection = self.live.tally.assertion(
-            self.live.settings.describe(),
-            self.live.protector.detector.describe(),
-            tracks=self.live.total_tracks,
-            width=camera.info.width,
-            height=camera.info.height,
-        )
-        sign_capture(
-            temp,
-            self.identity,
-            capture_assertion(session, first_frame_ns=first_ns),
-            protection,
-            # the session's consents, then those that kept someone visible
-            consent_refs=list(dict.fromkeys([*session.consent_records, *self.live.tally.consents])),
-            # signed at the session's end; covers every event of the session
-            checkpoint=session.closing_checkpoint or self.sink.checkpoint(),
-            frame_ranges=self.live.tally.ranges,
-            title=output.name,
-        )
+def _note(line: str) -> None:
+    err_console.print(line, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.text import Text
 
 from bystander.errors import BystanderError, InputError
-from bystander.vision.protect import DEFAULT_PRESET, Preset, ProtectSettings
+from bystander.jobs.protect import DEFAULT_PRESET, Preset, ProtectSettings
 from bystander.vision.redact import MaskShape, RedactionSettings
 
 if TYPE_CHECKING:
@@ -265,16 +265,9 @@ class RichProgress:
 
 def signing_identity() -> DeviceIdentity:
     """The device identity outputs are signed with; a TEST one is created on first use."""
-    from bystander.provenance.pki import ensure_identity
+    from bystander.jobs.signing import signing_identity as identity_for_jobs
 
-    identity, created = ensure_identity()
-    if created:
-        err_console.print(
-            f"created a TEST device identity for signing in {identity.directory} "
-            "(replace it with your manufacturer certificate: `bystander keys init --help`)",
-            highlight=False,
-        )
-    return identity
+    return identity_for_jobs(lambda line: err_console.print(line, highlight=False))
 
 
 @contextmanager

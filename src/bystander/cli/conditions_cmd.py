@@ -10,11 +10,11 @@ from rich.table import Table
 from bystander.cli.common import err_console, out_console, print_json
 from bystander.errors import InputError
 from bystander.fsutil import write_text_atomic
+from bystander.jobs.protect import ProtectSettings
 from bystander.measure.conditions import CONDITIONS
 from bystander.measure.contenders import BystanderContender, Contender, DefaceContender
 from bystander.measure.facelib import SPLITS, Split, default_shared_dlib, load_library
 from bystander.measure.hard_conditions import HardConditionsResult, bucket_order, run_benchmark
-from bystander.vision.protect import ProtectSettings
 
 
 def parse_conditions(text: str) -> list[str]:

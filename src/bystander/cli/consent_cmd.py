@@ -34,6 +34,7 @@ from bystander.cli.consent_common import (
     record_json,
 )
 from bystander.consent.controller import ControllerProfile
+from bystander.consent.deletion import carry_out_deletions
 from bystander.consent.models import (
     ConsentDecision,
     ConsentKind,
@@ -42,7 +43,6 @@ from bystander.consent.models import (
     SubjectRole,
     iso,
 )
-from bystander.evidence.deletion import carry_out_deletions
 from bystander.evidence.retention import RetentionManager
 from bystander.evidence.vault import TemplateVault
 

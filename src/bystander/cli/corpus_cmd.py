@@ -24,7 +24,7 @@ from bystander.cli.common import (
 from bystander.corpus.report import CorpusItem, CorpusReport
 from bystander.errors import InputError
 from bystander.fsutil import write_text_atomic
-from bystander.vision.protect import ProtectSettings
+from bystander.jobs.protect import ProtectSettings
 
 REPORT_NAME = "corpus-report.json"
 

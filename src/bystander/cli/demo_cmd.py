@@ -16,8 +16,8 @@ from bystander.cli.common import (
 )
 from bystander.errors import BystanderError
 from bystander.fsutil import write_text_atomic
-from bystander.vision.protect import ProtectSettings, protect
-from bystander.vision.synthetic import make_demo_clip
+from bystander.jobs.protect import ProtectSettings, protect
+from bystander.measure.synthetic import make_demo_clip
 
 
 def demo_command(

@@ -34,16 +34,16 @@ from bystander.cli.conditions_cmd import run_conditions
 from bystander.cli.leak_cmd import run_real_video
 from bystander.errors import InputError
 from bystander.fsutil import write_text_atomic
+from bystander.jobs.protect import Preset, ProtectSettings
 from bystander.measure.conditions import CONDITIONS
-from bystander.vision.datasets import (
+from bystander.measure.datasets import (
     DEFAULT_FACE_HEIGHTS,
     FaceDataset,
     paste_into,
     read_dataset,
 )
-from bystander.vision.evaluation import EvalResult, SyntheticSpec, evaluate, evaluate_video
-from bystander.vision.motion import MotionSpec
-from bystander.vision.protect import Preset, ProtectSettings
+from bystander.measure.evaluation import EvalResult, SyntheticSpec, evaluate, evaluate_video
+from bystander.measure.motion import MotionSpec
 from bystander.vision.redact import RedactionSettings
 
 #: Missed faces listed in the table output (all of them are in --json / --output).

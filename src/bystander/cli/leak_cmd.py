@@ -10,8 +10,8 @@ from rich.table import Table
 from bystander.cli.common import err_console, out_console, print_json
 from bystander.errors import InputError
 from bystander.fsutil import write_text_atomic
+from bystander.jobs.protect import ProtectSettings
 from bystander.measure.leak import ClipLeaks, annotation_files, load_clip, measure_clip
-from bystander.vision.protect import ProtectSettings
 
 
 def default_shared_egoblur() -> Path | None:

@@ -46,8 +46,8 @@ from bystander.cli.corpus_cmd import (
 )
 from bystander.cli.signals import terminate_like_interrupt
 from bystander.fsutil import write_text_atomic
+from bystander.jobs.protect import Preset, ProtectSettings, plan_outputs, protect
 from bystander.visibility import parse_keep_visible
-from bystander.vision.protect import Preset, ProtectSettings, plan_outputs, protect
 from bystander.vision.redact import RedactionSettings
 from bystander.vision.report import ProtectReport
 from bystander.vision.tracker import TrackerSettings

@@ -22,9 +22,9 @@ from bystander.cli.audit_cmd import (
     MIN_SIZE_OPTION,
     PIN_OPTION,
     WITNESS_OPTION,
-    open_database,
     verify_policy,
 )
+from bystander.cli.audit_db import open_database
 from bystander.cli.common import err_console, out_console, print_json, user_errors
 from bystander.errors import InputError
 from bystander.evidence.audit import (

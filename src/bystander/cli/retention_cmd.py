@@ -11,9 +11,9 @@ import typer
 from sqlalchemy import Engine
 
 from bystander.cli.common import fail, print_json, user_errors
+from bystander.consent.deletion import finish_deletions, prepare_deletions
 from bystander.consent.store import ConsentStore
 from bystander.evidence.db import init_db, make_engine
-from bystander.evidence.deletion import finish_deletions, prepare_deletions
 from bystander.evidence.events import EventSink
 from bystander.evidence.retention import (
     RetentionManager,

@@ -77,7 +77,7 @@ def cosign_command(
     ),
 ) -> None:
     """Cosign the log's latest checkpoint if it extends the last one this witness cosigned."""
-    from bystander.cli.audit_cmd import open_database
+    from bystander.cli.audit_db import open_database
 
     with user_errors():
         witness = Witness(folder)

@@ -17,34 +17,21 @@ error raised; a change that *stops* processing (refusal, withdrawal, expiry) alw
 from __future__ import annotations
 
 import builtins
-import json
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
     Connection,
     Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    String,
-    Table,
-    Text,
-    bindparam,
     delete,
-    exists,
     insert,
     select,
-    true,
     update,
 )
-from sqlalchemy.engine import Row
 
+from bystander.consent.decision import decide
 from bystander.consent.models import (
     NEXT_EVENTS,
     ConsentDecision,
@@ -65,190 +52,14 @@ from bystander.consent.models import (
     Scope,
     SubjectRole,
     WithdrawalResult,
-    is_bundled,
-    iso,
     new_id,
     record_digest,
-    satisfies,
     utc,
 )
+from bystander.consent.tables import CHECK, deletions, links, record_row, record_scopes, records
 from bystander.evidence import events as audit
-from bystander.evidence.db import Base, UtcDateTime
 
-# --- schema ----------------------------------------------------------------------------------
-
-
-_ID = 200
-
-records = Table(
-    "consent_records",
-    Base.metadata,
-    Column("id", String(_ID), primary_key=True),
-    Column("subject_id", String(_ID), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("state", String(32), nullable=False),
-    Column("under_14", Boolean, nullable=False),
-    Column("guardian_id", String(_ID)),
-    Column("scope_count", Integer, nullable=False),
-    # microseconds since the epoch: when a refusal was indicated (refusal records only)
-    Column("refused_at", BigInteger),
-    # JSON [[start_us, end_us | null, "expired" | "withdrawn" | null], ...]
-    Column("validity", Text, nullable=False),
-    Column("expires_at", UtcDateTime),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("updated_at", UtcDateTime, nullable=False),
-    Column("body", Text, nullable=False),  # the full record (JSON): the source of truth
-    Index("ix_consent_records_subject_minor", "subject_id", "under_14"),
-    Index("ix_consent_records_state_expires", "state", "expires_at"),
-)
-
-record_scopes = Table(
-    "consent_scopes",
-    Base.metadata,
-    Column(
-        "record_id",
-        String(_ID),
-        ForeignKey("consent_records.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("scope", String(32), primary_key=True),
-    Column("subject_id", String(_ID), nullable=False),
-    Index("ix_consent_scopes_subject_scope", "subject_id", "scope"),
-)
-
-links = Table(
-    "consent_links",
-    Base.metadata,
-    Column(
-        "record_id",
-        String(_ID),
-        ForeignKey("consent_records.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("data_kind", String(_ID), primary_key=True),
-    Column("item_id", String(_ID), primary_key=True),
-    Column("created_at", UtcDateTime, nullable=False),
-    Index("ix_consent_links_item", "data_kind", "item_id"),
-)
-
-deletions = Table(
-    "consent_deletions",
-    Base.metadata,
-    Column("id", String(_ID), primary_key=True),
-    Column("record_id", String(_ID), ForeignKey("consent_records.id"), nullable=False),
-    Column("data_kind", String(_ID), nullable=False),
-    Column("item_id", String(_ID), nullable=False),
-    Column("reason", String(500), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-    Column("completed_at", UtcDateTime),
-    Index("ix_consent_deletions_pending", "completed_at"),
-)
-
-_minor = records.alias("minor")
-_CHECK = (
-    select(
-        records.c.id,
-        records.c.kind,
-        records.c.scope_count,
-        records.c.validity,
-        records.c.refused_at,
-        exists()
-        .where(_minor.c.subject_id == bindparam("subject"), _minor.c.under_14.is_(true()))
-        .label("minor"),
-    )
-    .select_from(record_scopes.join(records, records.c.id == record_scopes.c.record_id))
-    .where(record_scopes.c.subject_id == bindparam("subject"))
-    .where(record_scopes.c.scope == bindparam("scope"))
-)
-
-
-# --- the decision ----------------------------------------------------------------------------
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _T = TypeVar("_T")
-
-
-def _us(value: datetime) -> int:
-    delta = value - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _from_us(value: int) -> datetime:
-    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
-
-
-def decide(
-    rows: Sequence[Row[Any]], scope: Scope, required: ConsentKind, at: datetime
-) -> ConsentDecision:
-    """Apply the satisfaction rules (see ``bystander.consent.models``) to candidate rows."""
-    if not rows:
-        return ConsentDecision(False, None, f"no consent for {scope}")
-    at_us = _us(at)
-    minor = bool(rows[0].minor)
-    refusals = [r for r in rows if r.refused_at is not None and r.refused_at <= at_us]
-    last_refusal = max(refusals, key=lambda r: r.refused_at, default=None)
-    allowed: list[tuple[int, str, str]] = []
-    temporal: list[tuple[int, str, str]] = []
-    problems: list[tuple[str, str]] = []
-    for row in rows:
-        if row.refused_at is not None:
-            continue
-        kind = ConsentKind(row.kind)
-        if minor and kind is not ConsentKind.GUARDIAN:
-            problems.append((row.id, "subject is under 14: only a guardian's consent counts"))
-        elif not satisfies(kind, required):
-            problems.append((row.id, f"{kind} consent does not satisfy {required}"))
-        elif is_bundled(kind, row.scope_count, scope):
-            bundled = f"{scope} is bundled with other scopes in a general consent"
-            problems.append((row.id, f"{bundled}; it needs a consent of its own"))
-        else:
-            _judge(row, kind, scope, at_us, last_refusal, allowed, temporal)
-    if allowed:
-        _, record_id, reason = max(allowed)
-        return ConsentDecision(True, record_id, reason)
-    if temporal:
-        _, record_id, reason = max(temporal)
-        return ConsentDecision(False, record_id, reason)
-    if last_refusal is not None:
-        return ConsentDecision(
-            False, last_refusal.id, f"consent refused {iso(_from_us(last_refusal.refused_at))}"
-        )
-    if any(r.refused_at is not None for r in rows):
-        return ConsentDecision(False, None, f"no consent for {scope} at {iso(at)}")
-    record_id, reason = problems[0]
-    return ConsentDecision(False, record_id, reason)
-
-
-def _judge(
-    row: Row[Any],
-    kind: ConsentKind,
-    scope: Scope,
-    at_us: int,
-    last_refusal: Row[Any] | None,
-    allowed: list[tuple[int, str, str]],
-    temporal: list[tuple[int, str, str]],
-) -> None:
-    """Place one eligible record into ``allowed`` or ``temporal`` (why not now)."""
-    spans: list[list[Any]] = json.loads(row.validity)
-    for start, end, cause in reversed(spans):
-        if start <= at_us and (end is None or at_us < end):
-            if last_refusal is not None and last_refusal.refused_at > start:
-                refused = last_refusal.refused_at
-                temporal.append((refused, row.id, f"consent refused {iso(_from_us(refused))}"))
-            else:
-                until = "" if end is None else f", valid until {iso(_from_us(end))}"
-                reason = f"{kind} consent for {scope} given {iso(_from_us(start))}{until}"
-                allowed.append((start, row.id, reason))
-            return
-        if end is not None and end <= at_us:
-            temporal.append((end, row.id, f"consent {cause} {iso(_from_us(end))}"))
-            return
-    first = _from_us(spans[0][0]) if spans else None
-    later = f" (given later, {iso(first)})" if first else ""
-    temporal.append((-1, row.id, f"no consent for {scope} at {iso(_from_us(at_us))}{later}"))
-
-
-# --- the store -------------------------------------------------------------------------------
 
 
 def _validated(build: Callable[[], _T]) -> _T:
@@ -289,7 +100,7 @@ class ConsentStore:
         when = utc(at)
         scope = Scope(scope)
         with self._reader.connect() as conn:
-            rows = conn.execute(_CHECK, {"subject": subject_id, "scope": scope.value}).all()
+            rows = conn.execute(CHECK, {"subject": subject_id, "scope": scope.value}).all()
         return decide(rows, scope, ConsentKind(kind), when)
 
     def get(self, record_id: str) -> ConsentRecord:
@@ -679,29 +490,6 @@ _STATE_EVENT = {
     EventType.EXPIRED: audit.EventType.CONSENT_EXPIRED,
     EventType.RENEWED: audit.EventType.CONSENT_RENEWED,
 }
-
-
-def record_row(record: ConsentRecord, now: datetime | None = None) -> dict[str, Any]:
-    """The indexed columns of ``record`` (everything but ``created_at``)."""
-    spans = [
-        [_us(s.start), None if s.end is None else _us(s.end), s.ended_by and s.ended_by.value]
-        for s in record.validity()
-    ]
-    refused = record.refused_at
-    return {
-        "id": record.id,
-        "subject_id": record.subject.id,
-        "kind": record.kind.value,
-        "state": record.state.value,
-        "under_14": record.subject.under_14,
-        "guardian_id": record.guardian_id,
-        "scope_count": len(record.scopes),
-        "refused_at": None if refused is None else _us(refused),
-        "validity": json.dumps(spans, separators=(",", ":")),
-        "expires_at": record.expires_at,
-        "updated_at": now or utc(),
-        "body": record.model_dump_json(),
-    }
 
 
 def _validated_link(record_id: str, data_kind: str, item_id: str) -> ConsentLink:

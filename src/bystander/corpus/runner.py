@@ -9,12 +9,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from bystander import __version__
+from bystander._version import __version__
 from bystander.corpus.inputs import PlannedCorpus
 from bystander.corpus.report import CorpusItem, CorpusReport, CorpusTotals, NodeThroughput
 from bystander.corpus.state import check_finished, remove_stale_partials, settings_fingerprint
 from bystander.corpus.worker import FileTask, WorkerConfig, make_worker
-from bystander.vision.protect import ProtectSettings
+from bystander.jobs.protect import ProtectSettings
 
 if TYPE_CHECKING:
     from bystander.provenance.pki import DeviceIdentity

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bystander.corpus.state import write_sidecar
-from bystander.vision.protect import Protector, ProtectSettings
+from bystander.jobs.protect import Protector, ProtectSettings
 from bystander.vision.report import ItemReport
 
 

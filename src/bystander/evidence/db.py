@@ -121,7 +121,7 @@ def session_scope(engine: Engine) -> Iterator[Session]:
 #: Modules that define tables; importing them registers their tables on ``Base.metadata``.
 TABLE_MODULES: tuple[str, ...] = (
     "bystander.evidence.audit",
-    "bystander.consent.store",
+    "bystander.consent.tables",
     "bystander.evidence.retention",
     "bystander.evidence.vault",
     "bystander.screening.tables",

@@ -66,7 +66,7 @@ class PipelineProtector:
         keep_visible: Sequence[str] = (),
         preset: str = "realtime",
     ) -> None:
-        from bystander.vision.protect import Protector, ProtectSettings
+        from bystander.vision.settings import FrameProtection, ProtectSettings
 
         interval = ProtectSettings.from_preset(preset).keyframe_interval
         settings = ProtectSettings.from_preset(
@@ -74,7 +74,7 @@ class PipelineProtector:
             keep_visible=tuple(keep_visible),
             lookback=max(0, interval - 1),  # the least look-back keyframes need: least lag
         )
-        self.protector = Protector(settings, visibility=visibility)
+        self.protector = FrameProtection(settings, visibility=visibility)
         self.settings: Any = replace(settings)
         self.on_protected: list[Callable[[ProtectedFrame], None]] = []
         self.frames: FrameProtector = self._make()

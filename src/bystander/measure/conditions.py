@@ -31,8 +31,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from bystander.measure.datasets import FaceBox
 from bystander.measure.facelib import FaceLibrary, LibraryFace, LibraryImage
-from bystander.vision.datasets import FaceBox
 
 Frame = npt.NDArray[np.uint8]
 Polygon = npt.NDArray[np.float32]  # (4, 2) corners, frame pixels

@@ -13,9 +13,9 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from bystander.jobs.protect import Protector, ProtectSettings
+from bystander.measure.evaluation import redaction_mask
 from bystander.vision.detectors import FaceDetector
-from bystander.vision.evaluation import redaction_mask
-from bystander.vision.protect import Protector, ProtectSettings
 from bystander.vision.redact import Redactor
 
 Frame = npt.NDArray[np.uint8]

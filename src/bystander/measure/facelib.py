@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bystander.errors import InputError
-from bystander.vision.datasets import FaceBox, read_dlib_xml
+from bystander.measure.datasets import FaceBox, read_dlib_xml
 from bystander.vision.image_io import read_image
 
 Frame = npt.NDArray[np.uint8]

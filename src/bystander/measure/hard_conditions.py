@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
 
-from bystander import __version__
+from bystander._version import __version__
 from bystander.measure.conditions import (
     CONDITIONS,
     DEFAULT_HEIGHTS,
@@ -26,8 +26,8 @@ from bystander.measure.conditions import (
     generate,
 )
 from bystander.measure.contenders import BoolMask, Contender
+from bystander.measure.evaluation import BUCKETS, DEFAULT_MIN_COVERAGE, height_bucket
 from bystander.measure.facelib import SPLITS, FaceLibrary, Split
-from bystander.vision.evaluation import BUCKETS, DEFAULT_MIN_COVERAGE, height_bucket
 
 RESULT_SCHEMA = "bystander.hard-conditions/1"
 Progress = Callable[[str], None]

@@ -23,9 +23,9 @@ import numpy.typing as npt
 from pydantic import BaseModel, Field
 
 from bystander.errors import InputError
+from bystander.jobs.protect import Protector, ProtectSettings
 from bystander.measure.contenders import DefaceContender
-from bystander.vision.evaluation import DEFAULT_MIN_COVERAGE, box_coverage, redaction_mask
-from bystander.vision.protect import Protector, ProtectSettings
+from bystander.measure.evaluation import DEFAULT_MIN_COVERAGE, box_coverage, redaction_mask
 from bystander.vision.redact import Redactor
 
 Frame = npt.NDArray[np.uint8]

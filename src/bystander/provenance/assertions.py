@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bystander import __version__
+from bystander._version import __version__
 
 CAPTURE_GUARD = "org.bystander.capture-guard"
 CONSENT = "org.bystander.consent"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import c2pa  # type: ignore[import-untyped, unused-ignore]
 
-from bystander import __version__
+from bystander._version import __version__
 from bystander.errors import BystanderError, InputError, OutputError, UnsupportedFormatError
 from bystander.evidence.checkpoint import Checkpoint
 from bystander.fsutil import atomic_output

@@ -205,7 +205,7 @@ class Screener:
 
     def _anonymize(self, path: Path) -> tuple[Path | None, str | None]:
         """The protected version of ``path`` (every face redacted), or why it failed."""
-        from bystander.vision.protect import Protector, ProtectSettings
+        from bystander.jobs.protect import Protector, ProtectSettings
 
         folder = self.anonymized_dir or path.parent
         target = folder / f"{path.stem}.anonymized{path.suffix.lower()}"

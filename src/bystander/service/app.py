@@ -12,9 +12,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,7 +21,8 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bystander import __version__, config
+from bystander import config
+from bystander._version import __version__
 from bystander.consent.models import ConsentNotFoundError
 from bystander.consent.store import ConsentStore
 from bystander.errors import BystanderError
@@ -36,20 +35,8 @@ from bystander.service.jobs import JobInfo, JobRunner
 from bystander.service.messages import public_line
 from bystander.service.originals import RetentionSweeper
 from bystander.service.refusals import RefusalLog
+from bystander.service.services import Services
 from bystander.service.settings import ServiceSettings
-
-
-@dataclass
-class Services:
-    """What the routers use: one engine and the stores over it."""
-
-    settings: ServiceSettings
-    engine: Engine
-    audit: AuditLog
-    consent: ConsentStore
-    tokens: TokenStore
-    jobs: JobRunner
-    captures: dict[str, Any] = field(default_factory=dict)  # live capture sessions by job
 
 
 def open_services(settings: ServiceSettings, engine: Engine | None = None) -> Services:

@@ -22,7 +22,7 @@ from bystander.evidence.events import AuditEvent, EventType
 from bystander.evidence.retention import RetentionManager
 
 if TYPE_CHECKING:
-    from bystander.service.app import Services
+    from bystander.service.services import Services
 
 CATEGORY = "user.media.recording.original"
 PURPOSE = "anonymisation"

@@ -19,7 +19,7 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from bystander import __version__
+from bystander._version import __version__
 from bystander.inspect.findings import Finding, Inspection, Severity, Verdict
 from bystander.inspect.plan import deadline_of
 from bystander.inspect.report.regions import Place, Regions

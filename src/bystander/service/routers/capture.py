@@ -68,16 +68,16 @@ async def start(
     sign: bool = Form(True),
     who: Principal = Depends(_DEVICE),
 ) -> dict[str, Any]:
-    from bystander.cli.capture_cmd import LiveProtection, _run, _Signing
-    from bystander.cli.common import signing_identity
     from bystander.guard.clock import SystemClock
     from bystander.guard.indicator import SimulatedIndicator
     from bystander.guard.sources import VideoSource
+    from bystander.jobs.capture import LiveProtection, RecordingSigner, record_session
+    from bystander.jobs.signing import signing_identity
 
     found = services(request)
     clock = SystemClock()
 
-    def prepare() -> tuple[CaptureSession, Snapshot | None, _Signing | None]:
+    def prepare() -> tuple[CaptureSession, Snapshot | None, RecordingSigner | None]:
         """Profile, zone policy, session and signer: files and models, so off the loop."""
         device, zones = load_api_profile(profile)
         protection = LiveProtection()
@@ -87,7 +87,7 @@ async def start(
         snapshot = Snapshot() if preview else None
         if snapshot is not None:
             session.add_consumer(snapshot)
-        signing = _Signing(signing_identity(), found.audit, protection) if sign else None
+        signing = RecordingSigner(signing_identity(), found.audit, protection) if sign else None
         return session, snapshot, signing
 
     session, snapshot, signing = await run_in_threadpool(prepare)  # refused: nothing stored
@@ -101,7 +101,7 @@ async def start(
         try:
             progress(0.05, "capturing")
             output = folder / "recording.mp4"
-            live.summary = _run(session, camera, output, False, 0, clock, signing)
+            live.summary = record_session(session, camera, output, False, 0, clock, signing)
         finally:
             camera.close()
             if live.snapshot is not None and live.snapshot.jpeg is not None:

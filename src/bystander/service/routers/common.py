@@ -11,9 +11,9 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from bystander.evidence.events import AuditEvent, EventType
-from bystander.service.app import Services
 from bystander.service.auth import Principal
 from bystander.service.jobs import JobInfo, Work
+from bystander.service.services import Services
 
 
 def services(request: Request) -> Services:

@@ -19,7 +19,7 @@ from bystander.service.routers.common import accessed, services, submit_job
 from bystander.service.routers.protect import job_folder, receive_original
 
 if TYPE_CHECKING:
-    from bystander.service.app import Services
+    from bystander.service.services import Services
 
 T = TypeVar("T")
 router = APIRouter(prefix="/api/moderation", tags=["moderation"])

@@ -16,7 +16,7 @@ from bystander.service.routers.common import services, submit_job
 from bystander.service.uploads import save_upload
 
 if TYPE_CHECKING:
-    from bystander.service.app import Services
+    from bystander.service.services import Services
 
 router = APIRouter(prefix="/api", tags=["protect"])
 _DEVICE = require(Role.DEVICE)
@@ -56,7 +56,7 @@ def protect_work(job: JobInfo) -> Work:
     target = folder / f"protected{source.suffix}"
 
     def work(progress: Progress) -> dict[str, Any]:
-        from bystander.vision.protect import Protector
+        from bystander.jobs.protect import Protector
 
         if not source.is_file():
             raise FileNotFoundError("the upload is no longer stored")

@@ -15,7 +15,7 @@ import xml.parsers.expat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, cast
 
 import cv2
 import numpy as np
@@ -350,7 +350,7 @@ def make_background(width: int, height: int, kind: Background = "coffee") -> Fra
     if kind == "grey":
         return np.full((height, width, 3), 128, dtype=np.uint8)
     if kind == "coffee":
-        from bystander.vision.synthetic import background
+        from bystander.measure.synthetic import background  # PyAV only when needed
 
         return background(width, height)
     raise ValueError(f"unknown background {kind!r}")
@@ -464,3 +464,19 @@ def _composer(source: AnnotatedImage, placement: Placement, canvas: Frame) -> Ca
         return compose(source.load(), placement, canvas)
 
     return load
+
+
+def astronaut_dataset() -> FaceDataset:
+    """scikit-image's astronaut photo with its annotated face: a one-image face set that is
+    always available (``bystander bench`` pastes it at small sizes to measure recall)."""
+    from skimage import data
+
+    from bystander.measure.synthetic import ASTRONAUT_FACE
+
+    photo: Frame = np.ascontiguousarray(cast(Any, data).astronaut(), dtype=np.uint8)
+    photo.setflags(write=False)
+    x1, y1, x2, y2 = (float(v) for v in ASTRONAUT_FACE)
+    image = AnnotatedImage(name="astronaut", boxes=[FaceBox(x1, y1, x2, y2)], loader=photo.copy)
+    return FaceDataset(
+        name="astronaut", source=Path("skimage.data.astronaut"), format="synthetic", images=[image]
+    )

@@ -24,12 +24,12 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, Field
 
-from bystander import __version__
-from bystander.vision.datasets import AnnotatedImage, FaceBox, FaceDataset
+from bystander._version import __version__
+from bystander.jobs.protect import Protector, ProtectSettings
+from bystander.measure.datasets import AnnotatedImage, FaceBox, FaceDataset
+from bystander.measure.motion import MotionSpec, moving_clip
 from bystander.vision.detectors import FaceDetector
-from bystander.vision.motion import MotionSpec, moving_clip
 from bystander.vision.pipeline import ProtectedFrame
-from bystander.vision.protect import Protector, ProtectSettings
 from bystander.vision.redact import Redactor
 
 BoolMask = npt.NDArray[np.bool_]
@@ -188,7 +188,7 @@ class Throughput(BaseModel):
 
 
 class MotionInfo(BaseModel):
-    """How stills were turned into clips (``bystander.vision.motion``); null for stills."""
+    """How stills were turned into clips (``bystander.measure.motion``); null for stills."""
 
     frames_per_clip: int
     speed: float = Field(description="peak pan speed, px per frame (0: the picture is still)")

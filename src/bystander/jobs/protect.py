@@ -1,22 +1,24 @@
-"""Protect files: the whole `bystander protect` job behind a small Python API."""
+"""Protect files: the whole `bystander protect` job behind a small Python API.
+
+The job sits above the frame pipeline (``bystander.vision``) and provenance: it reads each
+file, runs it through a ``FrameProtector`` built by ``FrameProtection``, writes the output
+atomically, and signs it with a C2PA manifest when a device identity is given.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from bystander import __version__
+from bystander._version import __version__
 from bystander.errors import BystanderError, InputError, OutputError
 from bystander.fsutil import atomic_output
-from bystander.vision.detectors import FaceDetector, create_detector
+from bystander.vision.detectors import FaceDetector
 from bystander.vision.image_io import read_image, write_image
 from bystander.vision.media import MediaKind, check_readable, is_media, media_kind
-from bystander.vision.pipeline import FrameProtector, ProtectedFrame, VisibilityGate
-from bystander.vision.redact import RedactionSettings, Redactor
+from bystander.vision.pipeline import ProtectedFrame, VisibilityGate
 from bystander.vision.report import (
     FailureRecord,
     FrameRecord,
@@ -25,102 +27,24 @@ from bystander.vision.report import (
     ProtectReport,
     frame_record,
 )
-from bystander.vision.tracker import FaceTracker, TrackerSettings
-from bystander.vision.video_io import EncoderSettings, probe_video, transcode
+from bystander.vision.settings import DEFAULT_PRESET, FrameProtection, Preset, ProtectSettings
+from bystander.vision.video_io import probe_video, transcode
 
 if TYPE_CHECKING:
     from bystander.provenance.pki import DeviceIdentity
 
-
-class Preset(StrEnum):
-    """Named speed/recall trade-offs for video (images always get a full-frame search).
-
-    - ``accurate``: the full frame is searched in every frame.
-    - ``balanced``: the full frame every 3rd frame; tracked faces are re-found in small
-      regions in between, and new faces carried back to their first frame.
-    - ``realtime``: the full frame every 5th frame, as above (default: it keeps coverage
-      recall >= 0.99 on moving faces of 16 px and up, see BENCHMARKS.md).
-    """
-
-    ACCURATE = "accurate"
-    BALANCED = "balanced"
-    REALTIME = "realtime"
-
-    @property
-    def keyframe_interval(self) -> int:
-        return _KEYFRAME_INTERVAL[self]
-
-    @property
-    def region_interval(self) -> int:
-        """Tracked faces are re-found every Nth frame between keyframes (``FrameProtector``)."""
-        return _REGION_INTERVAL[self]
-
-
-_KEYFRAME_INTERVAL = {Preset.ACCURATE: 1, Preset.BALANCED: 3, Preset.REALTIME: 5}
-_REGION_INTERVAL = {Preset.ACCURATE: 1, Preset.BALANCED: 1, Preset.REALTIME: 1}
-DEFAULT_PRESET = Preset.REALTIME
-
-
-@dataclass(frozen=True)
-class ProtectSettings:
-    """Everything that decides how files are protected.
-
-    >>> ProtectSettings(threshold=0.3).redaction.mode
-    'blur'
-    """
-
-    detector: str = "centerface"
-    threshold: float = 0.2
-    #: full-frame search plan for still images and for video keyframes
-    #: (``bystander.vision.detectors.centerface.SEARCH_PLANS``)
-    image_search: str = "thorough"
-    video_search: str = "multi"
-    #: smallest face (px high) the full-frame search of video keyframes looks for: ``auto``
-    #: (16 px at 720 rows, the same share of taller frames: the search costs what it costs at
-    #: 720p), ``native`` (16 px at any size) or a number (``CenterFace.min_face``); photos
-    #: are always searched at their own size
-    video_min_face: float | str = "auto"
-    backend: str = "auto"
-    precision: str = "auto"
-    threads: int | None = None
-    redaction: RedactionSettings = field(default_factory=RedactionSettings)
-    tracking: TrackerSettings = field(default_factory=TrackerSettings)
-    lookback: int = 5
-    keyframe_interval: int = DEFAULT_PRESET.keyframe_interval
-    #: between keyframes, tracked faces are re-found every Nth frame; the frames in between
-    #: are redacted where each face was on both sides (``FrameProtector.region_interval``)
-    region_interval: int = DEFAULT_PRESET.region_interval
-    abort_on_detector_error: bool = False
-    keep_audio: bool = True
-    keep_metadata: bool = False
-    #: how consenting people are recognised and left visible (``bystander.visibility``);
-    #: recorded in reports, the gate itself is handed to ``Protector``
-    keep_visible: tuple[str, ...] = ()
-    encoder: EncoderSettings = field(default_factory=EncoderSettings)
-    overwrite: bool = False
-
-    @classmethod
-    def from_preset(cls, preset: Preset | str, **changes: Any) -> ProtectSettings:
-        """Settings of a named preset, with ``changes`` applied on top."""
-        interval = Preset(preset).keyframe_interval
-        changes.setdefault("keyframe_interval", interval)
-        changes.setdefault("region_interval", Preset(preset).region_interval)
-        changes.setdefault("lookback", max(cls.lookback, interval - 1))
-        return cls(**changes)
-
-    @property
-    def preset(self) -> str | None:
-        """The preset these settings' detection schedule matches, if any."""
-        for preset in Preset:
-            if preset.keyframe_interval == self.keyframe_interval:
-                return preset.value
-        return None
-
-    def describe(self) -> dict[str, object]:
-        data = asdict(self)
-        data.pop("threads")
-        data["preset"] = self.preset
-        return data
+__all__ = [
+    "DEFAULT_PRESET",
+    "FrameProtection",
+    "Preset",
+    "ProgressListener",
+    "ProtectSettings",
+    "Protector",
+    "plan_outputs",
+    "protect",
+    "protect_image",
+    "protect_video",
+]
 
 
 class ProgressListener(Protocol):
@@ -131,7 +55,7 @@ class ProgressListener(Protocol):
     def end_item(self) -> None: ...
 
 
-class Protector:
+class Protector(FrameProtection):
     """Protects many files with one loaded detector.
 
     With a device ``identity`` (``bystander.provenance``), every output is signed with a
@@ -150,52 +74,9 @@ class Protector:
         identity: DeviceIdentity | None = None,
         visibility: VisibilityGate | None = None,
     ):
-        self.settings = settings or ProtectSettings()
-        self._detector = detector
+        super().__init__(settings, detector, visibility)
         self.identity = identity
-        if bool(self.settings.keep_visible) != (visibility is not None):
-            raise ValueError("settings.keep_visible and the visibility gate go together")
-        self.visibility = visibility
         self.unsigned: list[Path] = []  # outputs in formats C2PA cannot carry (MKV, AVI, WebM)
-
-    @property
-    def detector(self) -> FaceDetector:
-        if self._detector is None:
-            s = self.settings
-            options: dict[str, object] = {"threshold": s.threshold, "backend": s.backend}
-            if s.precision != "auto":
-                options["precision"] = s.precision
-            if s.threads:
-                options["threads"] = s.threads
-            self._detector = create_detector(s.detector, **options)
-        return self._detector
-
-    def detector_for(self, video: bool) -> FaceDetector:
-        """The detector with the search plan for stills or for video keyframes."""
-        detector = self.detector
-        with_search = getattr(detector, "with_search", None)
-        if with_search is None:
-            return detector
-        if video:
-            chosen: FaceDetector = with_search(
-                self.settings.video_search, min_face=self.settings.video_min_face
-            )
-        else:
-            chosen = with_search(self.settings.image_search, min_face="native")
-        return chosen
-
-    def frame_protector(self, video: bool) -> FrameProtector:
-        s = self.settings
-        return FrameProtector(
-            self.detector_for(video),
-            Redactor(s.redaction),
-            FaceTracker(s.tracking) if video else None,
-            lookback=s.lookback if video else 0,
-            abort_on_detector_error=s.abort_on_detector_error,
-            keyframe_interval=s.keyframe_interval if video else 1,
-            visibility=self.visibility,
-            region_interval=s.region_interval if video else 1,
-        )
 
     def protect_file(
         self, source: Path, target: Path, progress: ProgressListener | None = None

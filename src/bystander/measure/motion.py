@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from bystander.vision.datasets import AnnotatedImage, FaceBox
+from bystander.measure.datasets import AnnotatedImage, FaceBox
 
 Frame = npt.NDArray[np.uint8]
 Affine = npt.NDArray[np.float64]

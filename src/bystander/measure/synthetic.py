@@ -10,15 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import av
 import cv2
 import numpy as np
 import numpy.typing as npt
-
-if TYPE_CHECKING:
-    from bystander.vision.datasets import FaceDataset
 
 Frame = npt.NDArray[np.uint8]
 
@@ -173,19 +170,3 @@ def make_demo_clip(
     images, boxes = moving_face_frames(width, height, frames)
     write_clip(path, images, fps=fps, audio=audio)
     return SyntheticClip(path, width, height, fps, boxes, audio)
-
-
-def astronaut_dataset() -> FaceDataset:
-    """scikit-image's astronaut photo with its annotated face: a one-image face set that is
-    always available (``bystander bench`` pastes it at small sizes to measure recall)."""
-    from skimage import data
-
-    from bystander.vision.datasets import AnnotatedImage, FaceBox, FaceDataset
-
-    photo: Frame = np.ascontiguousarray(cast(Any, data).astronaut(), dtype=np.uint8)
-    photo.setflags(write=False)
-    x1, y1, x2, y2 = (float(v) for v in ASTRONAUT_FACE)
-    image = AnnotatedImage(name="astronaut", boxes=[FaceBox(x1, y1, x2, y2)], loader=photo.copy)
-    return FaceDataset(
-        name="astronaut", source=Path("skimage.data.astronaut"), format="synthetic", images=[image]
-    )
