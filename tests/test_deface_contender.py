@@ -9,7 +9,7 @@ from skimage import data
 
 pytest.importorskip("deface")
 
-from bystander.measure.contenders import DefaceContender  # noqa: E402
+from bystander.measure.contenders import DefaceContender
 
 
 def test_deface_masks_the_astronaut_and_prints_nothing_on_stdout(
