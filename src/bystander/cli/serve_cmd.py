@@ -79,13 +79,17 @@ def serve_command(
     ),
 ) -> None:
     """Serve the HTTP API (consent, audit log, moderation) with token auth."""
+    import faulthandler
     import os
+    import signal
 
     import uvicorn
 
     from bystander.service.app import create_app
     from bystander.service.settings import ServiceSettings
 
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` prints every thread's stack to stderr
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     os.umask(0o077)  # uploads, results and the database: the service's alone
     settings = ServiceSettings(database_url=database, workers=workers,
                                secure_cookies=secure_cookies,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import threading
 import time
@@ -26,7 +27,10 @@ from sqlalchemy import Engine, select
 
 from bystander.evidence.db import session_scope
 from bystander.service.messages import public_line
+from bystander.service.native import prime_native_bindings
 from bystander.service.tables import ServiceJob
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 Work = Callable[[Progress], dict[str, Any]]
@@ -35,6 +39,7 @@ Rebuild = Callable[["JobInfo"], Work | None]
 UNFINISHED = ("queued", "running")
 MAX_ATTEMPTS = 3  # a job that was running at three crashes is not tried a fourth time
 _SAVE_EVERY = 0.5  # seconds between progress writes of one job
+_STORE_TRIES = 5  # a final state is written again (backing off) when the database refuses
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class JobRunner:
         self._queues: OrderedDict[str, deque[tuple[str, Work]]] = OrderedDict()
         self._cond = threading.Condition()
         self._closing = False
+        prime_native_bindings()  # before two workers can make a first inference call at once
         self._threads = [
             threading.Thread(target=self._worker, name=f"bystander-job-{n}", daemon=True)
             for n in range(workers or default_workers())
@@ -164,15 +170,25 @@ class JobRunner:
             return item
 
     def _worker(self) -> None:
+        """Runs jobs until shutdown. Nothing a job or the database raises ends this thread:
+        a job that cannot run ends failed (or, if even that cannot be stored, is resumed at
+        the next start, as after a crash)."""
         while (item := self._next()) is not None:
-            self._run(*item)
+            try:
+                self._run(*item)
+            except Exception:
+                log.exception("job %s: the worker could not run it", item[0])
+                self._fail(item[0], "internal error: the job could not be run")
 
     def _run(self, job_id: str, work: Work) -> None:
         self._update(job_id, state="running")
 
         def progress(share: float, message: str = "") -> None:
             share = max(0.0, min(1.0, float(share)))
-            self._update(job_id, save=False, progress=share, message=message[:200])
+            try:
+                self._update(job_id, save=False, progress=share, message=message[:200])
+            except Exception:  # progress is advisory: a refused write never stops the work
+                log.warning("job %s: progress not stored", job_id, exc_info=True)
 
         try:
             result = work(progress)
@@ -180,10 +196,34 @@ class JobRunner:
             changes: dict[str, Any] = {"state": "failed", "message": public_line(exc)}
         else:
             changes = {"state": "done", "progress": 1.0, "message": "done", "result": result}
+        self._finish(job_id, changes)
+
+    def _finish(self, job_id: str, changes: dict[str, Any]) -> None:
         with self._cond:
-            ended = replace(self._jobs[job_id], **changes)
+            ended = self._jobs[job_id] = replace(self._jobs[job_id], **changes)
+            self._saved.pop(job_id, None)
         self._end(ended)  # clean-up first: a finished job has no original left behind
-        self._update(job_id, **changes)
+        self._store_final(ended)
+
+    def _fail(self, job_id: str, message: str) -> None:
+        with self._cond:
+            if job_id not in self._jobs or self._jobs[job_id].state in ("done", "failed"):
+                return
+        with contextlib.suppress(Exception):
+            self._finish(job_id, {"state": "failed", "message": message})
+
+    def _store_final(self, job: JobInfo) -> None:
+        """Store an ended job, trying again while the database is busy; if it never takes,
+        the row stays unfinished and the next start resumes or fails it."""
+        for attempt in range(_STORE_TRIES):
+            try:
+                self._store(job)
+                return
+            except Exception:
+                if attempt == _STORE_TRIES - 1:
+                    log.exception("job %s: its final state was not stored", job.id)
+                    return
+                time.sleep(0.2 * 2**attempt)
 
     def _end(self, job: JobInfo) -> None:
         if self.on_end is not None:
