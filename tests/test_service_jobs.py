@@ -3,6 +3,7 @@ still ends, and two workers' first inference calls do not deadlock in OpenVINO's
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from bystander.evidence.db import scratch_database, session_scope
-from bystander.service.jobs import JobInfo, JobRunner, Progress
+from bystander.service.jobs import JobInfo, JobRunner, Progress, Task, Work
 from bystander.service.tables import ServiceJob
 
 
@@ -188,3 +189,45 @@ def test_two_workers_first_inference_calls_do_not_deadlock() -> None:
         except subprocess.TimeoutExpired:
             pytest.fail("two job workers deadlocked in their first inference calls")
         assert run.returncode == 0, run.stdout + run.stderr[-2000:]
+
+
+# -- worker processes ---------------------------------------------------------------------
+
+
+def _pid_work(job: JobInfo) -> Work:
+    def work(progress: Progress) -> dict[str, Any]:
+        progress(0.5, "half")
+        time.sleep(0.3)
+        if job.params.get("die"):
+            os._exit(3)  # a crash in native code, say
+        if job.params.get("fail"):
+            raise ValueError("bad input in /srv/secret/upload.mp4")
+        return {"pid": os.getpid(), "params": job.params}
+
+    return work
+
+
+def test_tasks_run_in_worker_processes_and_a_dead_one_is_replaced() -> None:
+    runner = JobRunner(None, workers=1, processes=True)
+    seen: list[float] = []
+    try:
+        ok = runner.submit("test", "a", Task(_pid_work), params={"n": 1})
+        deadline = time.monotonic() + 60
+        while (job := runner.get(ok.id)) is not None and job.state != "done":
+            if job.progress:
+                seen.append(job.progress)
+            assert time.monotonic() < deadline, job
+            time.sleep(0.02)
+        first = _wait(runner, ok.id)
+        died = _wait(runner, runner.submit("test", "a", Task(_pid_work),
+                                           params={"die": True}).id, 60)  # fmt: skip
+        failed = _wait(runner, runner.submit("test", "a", Task(_pid_work),
+                                             params={"fail": True}).id, 60)  # fmt: skip
+        again = _wait(runner, runner.submit("test", "a", Task(_pid_work)).id, 60)
+    finally:
+        runner.shutdown()
+    assert first.state == "done" and first.result["params"] == {"n": 1}
+    assert first.result["pid"] != os.getpid() and 0.5 in seen  # progress came back
+    assert died.state == "failed" and died.message == "the worker process died"
+    assert failed.state == "failed" and failed.message == "bad input in upload.mp4"
+    assert again.state == "done" and again.result["pid"] not in (os.getpid(), first.result["pid"])

@@ -42,7 +42,7 @@ def test_a_restart_during_ten_jobs_loses_none(backend: tuple[Path, str],
     server.tokens = {"device": server.token("device"), "other": server.token("device")}
     server.start()
     clip = demo_clip.path.read_bytes()
-    ids = []
+    ids, workers = [], []
     try:
         for n in range(10):  # uploads wait while earlier jobs run in the server (see BENCHMARKS)
             with server.client("device" if n % 2 else "other", timeout=240) as client:
@@ -55,8 +55,15 @@ def test_a_restart_during_ten_jobs_loses_none(backend: tuple[Path, str],
                 if client.get(f"/api/jobs/{ids[1][1]}").json()["state"] != "queued":
                     break
                 time.sleep(0.05)
+        assert server.proc is not None
+        workers = _children(server.proc.pid)  # the job worker processes
+        assert workers, "serve runs jobs in worker processes"
     finally:
         server.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 10  # they die with the server, not run on beside a new one
+    while [p for p in workers if _alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [p for p in workers if _alive(p)], "worker processes outlived the server"
     server.start()
     try:
         for owner, job_id in ids:
@@ -67,6 +74,21 @@ def test_a_restart_during_ten_jobs_loses_none(backend: tuple[Path, str],
     finally:
         server.stop()
     assert list((home / "service" / "protect").glob("*/input.*")) == []  # originals gone
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper is dead)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 @pytest.mark.skipif(shutil.which("st", path=str(Path(sys.executable).parent)) is None,

@@ -73,6 +73,11 @@ def serve_command(
     port: int = typer.Option(8765, "--port", min=0, max=65535, help="0: any free port."),
     database: str | None = _DATABASE,
     workers: int = typer.Option(0, "--workers", min=0, help="Job workers (0: by CPU count)."),
+    job_processes: bool = typer.Option(
+        True, "--job-processes/--job-threads",
+        help="Run protect, screen and inspect jobs in worker processes (default), or on "
+        "threads of the server's process.",
+    ),
     secure_cookies: bool | None = typer.Option(
         None, "--secure-cookies/--no-secure-cookies",
         help="Mark dashboard cookies Secure (default: when the request came over https).",
@@ -93,7 +98,8 @@ def serve_command(
     os.umask(0o077)  # uploads, results and the database: the service's alone
     settings = ServiceSettings(database_url=database, workers=workers,
                                secure_cookies=secure_cookies,
-                               retention_sweep_seconds=3600.0)  # fmt: skip
+                               retention_sweep_seconds=3600.0,
+                               job_processes=job_processes)  # fmt: skip
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning",
                             proxy_headers=True)  # fmt: skip
     _announcing_server(config).run()

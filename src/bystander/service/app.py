@@ -70,13 +70,14 @@ def open_services(settings: ServiceSettings, engine: Engine | None = None) -> Se
         if original and not job.result.get("original_held"):
             release_original(found, str(original), Path(job.folder) / str(job.params["input"]))
 
-    jobs = JobRunner(engine, settings.workers, on_end)
+    jobs = JobRunner(engine, settings.workers, on_end, processes=settings.job_processes,
+                     database_url=engine.url.render_as_string(hide_password=False))  # fmt: skip
     found = Services(settings, engine, audit, ConsentStore(engine, audit),
                      TokenStore(engine, audit), jobs)  # fmt: skip
     jobs.recover({
         "protect": protect.protect_work,
         "inspect": inspections.inspect_work,
-        "screen": lambda job: moderation.screen_work(found, job),
+        "screen": moderation.screen_work,
     })  # fmt: skip
     return found
 

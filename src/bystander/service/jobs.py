@@ -5,7 +5,10 @@ progress from 0 to 1; a one-line message; a result; its folder and the parameter
 run it again), so a restart loses none: :meth:`JobRunner.recover` runs unfinished jobs again
 where their kind can be rebuilt from its parameters, and marks the rest failed. Workers are
 sized to the machine (half the CPUs, 2 to 8), and the queue is fair: owners take turns, so
-one client's long batch does not hold everyone else's jobs.
+one client's long batch does not hold everyone else's jobs. With ``processes`` (what
+``bystander serve`` uses), each worker thread hands ``Task`` work to a worker process of its
+own (``service.job_processes``), so heavy jobs do not hold the GIL of the process that
+answers requests; a live capture session's work stays on its thread.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[float, str], None]
 Work = Callable[[Progress], dict[str, Any]]
-#: Rebuilds a job's work from its row after a restart (None: it cannot be resumed).
-Rebuild = Callable[["JobInfo"], Work | None]
+#: Builds a job's work from its row (when it is queued, and again after a restart).
+Builder = Callable[["JobInfo"], Work]
 UNFINISHED = ("queued", "running")
 MAX_ATTEMPTS = 3  # a job that was running at three crashes is not tried a fourth time
 _SAVE_EVERY = 0.5  # seconds between progress writes of one job
@@ -61,24 +64,58 @@ class JobInfo:
                 "result": self.result, "created_at": self.created_at}  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Task:
+    """Work that may run in a worker process: ``build`` (a module-level function, pickled by
+    reference) makes the work from the job there. Other work runs on the worker thread."""
+
+    build: Builder
+
+
+_job_engine: Engine | None = None
+
+
+def set_job_engine(engine: Engine | None) -> None:
+    """The database a job's work writes to in this process (set by the runner, and in each
+    worker process from the server's database URL)."""
+    global _job_engine
+    _job_engine = engine
+
+
+def job_engine() -> Engine:
+    """The database for a job's own writes (a screening job's queue item)."""
+    if _job_engine is None:
+        raise RuntimeError("no database for job work in this process")
+    return _job_engine
+
+
 def default_workers() -> int:
     return max(2, min(8, (os.cpu_count() or 2) // 2))
 
 
 class JobRunner:
-    """Worker threads over a fair queue, with every job's state in the database."""
+    """Worker threads over a fair queue, with every job's state in the database. With
+    ``processes`` each thread runs ``Task`` work in a worker process of its own (see
+    ``service.job_processes``), whose writes go to ``database_url``."""
 
     def __init__(
         self,
         engine: Engine | None = None,
         workers: int = 0,
         on_end: Callable[[JobInfo], None] | None = None,
+        *,
+        processes: bool = False,
+        database_url: str | None = None,
     ) -> None:
         self.engine = engine
         self.on_end = on_end
+        self.processes = processes
+        self.database_url = database_url
+        if engine is not None:
+            set_job_engine(engine)
         self._jobs: dict[str, JobInfo] = {}
         self._saved: dict[str, float] = {}
-        self._queues: OrderedDict[str, deque[tuple[str, Work]]] = OrderedDict()
+        self._queues: OrderedDict[str, deque[tuple[str, Work | Task]]] = OrderedDict()
         self._cond = threading.Condition()
         self._closing = False
         prime_native_bindings()  # before two workers can make a first inference call at once
@@ -93,13 +130,13 @@ class JobRunner:
     def workers(self) -> int:
         return len(self._threads)
 
-    def submit(self, kind: str, owner: str, work: Work, *, folder: str = "",
+    def submit(self, kind: str, owner: str, work: Work | Task, *, folder: str = "",
                params: Mapping[str, Any] | None = None) -> JobInfo:  # fmt: skip
         """Queue ``work`` (stored first); it gets a progress callback, returns the result."""
         job = JobInfo(uuid.uuid4().hex, kind, owner, folder=folder, params=dict(params or {}))
         return self.submit_job(job, work)
 
-    def submit_job(self, job: JobInfo, work: Work) -> JobInfo:
+    def submit_job(self, job: JobInfo, work: Work | Task) -> JobInfo:
         """Queue ``job`` (its id chosen by the caller) with ``work``."""
         self._store(job, new=True)
         self._enqueue(job, work)
@@ -110,7 +147,7 @@ class JobRunner:
             found = self._jobs.get(job_id)
         return found if found is not None else self._load(job_id)
 
-    def recover(self, rebuild: Mapping[str, Rebuild]) -> tuple[list[str], list[str]]:
+    def recover(self, rebuild: Mapping[str, Builder]) -> tuple[list[str], list[str]]:
         """After a restart: queue again every unfinished job whose kind can be rebuilt, mark
         the others failed. Returns (resumed ids, failed ids)."""
         if self.engine is None:
@@ -122,8 +159,7 @@ class JobRunner:
         resumed, failed = [], []
         for job, attempts in jobs:
             maker = rebuild.get(job.kind) if attempts < MAX_ATTEMPTS else None
-            work = maker(job) if maker is not None else None
-            if work is None:
+            if maker is None:
                 ended = replace(job, state="failed",
                                 message="interrupted by a server restart (cannot be resumed)")
                 self._store(ended)
@@ -133,7 +169,7 @@ class JobRunner:
             queued = replace(job, state="queued", progress=0.0,
                              message="resumed after a server restart")  # fmt: skip
             self._store(queued)
-            self._enqueue(queued, work)
+            self._enqueue(queued, Task(maker))
             resumed.append(job.id)
         return resumed, failed
 
@@ -149,13 +185,13 @@ class JobRunner:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _enqueue(self, job: JobInfo, work: Work) -> None:
+    def _enqueue(self, job: JobInfo, work: Work | Task) -> None:
         with self._cond:
             self._jobs[job.id] = job
             self._queues.setdefault(job.owner, deque()).append((job.id, work))
             self._cond.notify()
 
-    def _next(self) -> tuple[str, Work] | None:
+    def _next(self) -> tuple[str, Work | Task] | None:
         """The next job, owners in turn (the served owner goes to the back)."""
         with self._cond:
             while not self._queues and not self._closing:
@@ -173,15 +209,24 @@ class JobRunner:
         """Runs jobs until shutdown. Nothing a job or the database raises ends this thread:
         a job that cannot run ends failed (or, if even that cannot be stored, is resumed at
         the next start, as after a crash)."""
-        while (item := self._next()) is not None:
-            try:
-                self._run(*item)
-            except Exception:
-                log.exception("job %s: the worker could not run it", item[0])
-                self._fail(item[0], "internal error: the job could not be run")
+        slot = None
+        if self.processes:
+            from bystander.service.job_processes import ProcessSlot
 
-    def _run(self, job_id: str, work: Work) -> None:
-        self._update(job_id, state="running")
+            slot = ProcessSlot(self.database_url)
+        try:
+            while (item := self._next()) is not None:
+                try:
+                    self._run(*item, slot=slot)
+                except Exception:
+                    log.exception("job %s: the worker could not run it", item[0])
+                    self._fail(item[0], "internal error: the job could not be run")
+        finally:
+            if slot is not None:
+                slot.close()
+
+    def _run(self, job_id: str, work: Work | Task, slot: Any = None) -> None:
+        job = self._update(job_id, state="running")
 
         def progress(share: float, message: str = "") -> None:
             share = max(0.0, min(1.0, float(share)))
@@ -191,7 +236,12 @@ class JobRunner:
                 log.warning("job %s: progress not stored", job_id, exc_info=True)
 
         try:
-            result = work(progress)
+            if isinstance(work, Task) and slot is not None:
+                result = slot.run(work, job, progress)
+            elif isinstance(work, Task):
+                result = work.build(job)(progress)
+            else:
+                result = work(progress)
         except Exception as exc:  # the job fails; the server goes on
             changes: dict[str, Any] = {"state": "failed", "message": public_line(exc)}
         else:

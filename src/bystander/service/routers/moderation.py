@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse
@@ -13,13 +13,10 @@ from pydantic import BaseModel, Field
 from bystander.screening.policy import Decision
 from bystander.screening.queue import ModerationError, ModerationQueue
 from bystander.service.auth import Principal, Role, require
-from bystander.service.jobs import JobInfo, Progress, Work
+from bystander.service.jobs import JobInfo, Progress, Work, job_engine
 from bystander.service.openapi import binary
 from bystander.service.routers.common import accessed, services, submit_job
 from bystander.service.routers.protect import job_folder, receive_original
-
-if TYPE_CHECKING:
-    from bystander.service.app import Services
 
 T = TypeVar("T")
 router = APIRouter(prefix="/api/moderation", tags=["moderation"])
@@ -105,18 +102,18 @@ async def screen_upload(
     found = services(request)
     folder = job_folder("screen")
     params = await receive_original(found, file, folder)
-    return await submit_job(
-        found, "screen", who, folder, params, lambda job: screen_work(found, job)
-    )
+    return await submit_job(found, "screen", who, folder, params, screen_work)
 
 
-def screen_work(found: Services, job: JobInfo) -> Work:
-    """The work of a screening job (also rebuilt after a restart). A held item keeps its
-    original for the moderator (under its retention period); otherwise it is destroyed."""
+def screen_work(job: JobInfo) -> Work:
+    """The work of a screening job (also rebuilt after a restart; it may run in a worker
+    process, with its own connection to the database). A held item keeps its original for
+    the moderator (under its retention period); otherwise it is destroyed."""
     folder = Path(job.folder)
     source = folder / str(job.params["input"])
 
     def work(progress: Progress) -> dict[str, Any]:
+        from bystander.evidence.audit import AuditLog
         from bystander.screening.policy import load_policy
         from bystander.screening.screen import Screener
 
@@ -124,7 +121,8 @@ def screen_work(found: Services, job: JobInfo) -> Work:
             raise FileNotFoundError("the upload is no longer stored")
         progress(0.1, "screening")
         outcome = Screener(load_policy(None), anonymized_dir=folder).screen(source)
-        item = ModerationQueue(found.engine, found.audit).submit(outcome)
+        engine = job_engine()
+        item = ModerationQueue(engine, AuditLog(engine, checkpoint_every=1)).submit(outcome)
         return {"item_id": item.id, "decision": outcome.decision.value,
                 "original_held": outcome.decision is Decision.HOLD}  # fmt: skip
 
