@@ -78,6 +78,13 @@ def serve_command(
         help="Run protect, screen and inspect jobs in worker processes (default), or on "
         "threads of the server's process.",
     ),
+    ray: bool = typer.Option(
+        False, "--ray", help="Run protect jobs on a Ray cluster (one actor per worker)."
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", metavar="HOST:PORT",
+        help="Join this Ray cluster (implies --ray; default: start a local one).",
+    ),
     secure_cookies: bool | None = typer.Option(
         None, "--secure-cookies/--no-secure-cookies",
         help="Mark dashboard cookies Secure (default: when the request came over https).",
@@ -99,7 +106,8 @@ def serve_command(
     settings = ServiceSettings(database_url=database, workers=workers,
                                secure_cookies=secure_cookies,
                                retention_sweep_seconds=3600.0,
-                               job_processes=job_processes)  # fmt: skip
+                               job_processes=job_processes, ray=ray or bool(ray_address),
+                               ray_address=ray_address)  # fmt: skip
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning",
                             proxy_headers=True)  # fmt: skip
     _announcing_server(config).run()

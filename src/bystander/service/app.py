@@ -71,11 +71,12 @@ def open_services(settings: ServiceSettings, engine: Engine | None = None) -> Se
             release_original(found, str(original), Path(job.folder) / str(job.params["input"]))
 
     jobs = JobRunner(engine, settings.workers, on_end, processes=settings.job_processes,
-                     database_url=engine.url.render_as_string(hide_password=False))  # fmt: skip
+                     database_url=engine.url.render_as_string(hide_password=False),
+                     ray=settings.ray, ray_address=settings.ray_address)  # fmt: skip
     found = Services(settings, engine, audit, ConsentStore(engine, audit),
                      TokenStore(engine, audit), jobs)  # fmt: skip
     jobs.recover({
-        "protect": protect.protect_work,
+        "protect": protect.PROTECT,
         "inspect": inspections.inspect_work,
         "screen": moderation.screen_work,
     })  # fmt: skip

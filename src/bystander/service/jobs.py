@@ -67,9 +67,12 @@ class JobInfo:
 @dataclass(frozen=True)
 class Task:
     """Work that may run in a worker process: ``build`` (a module-level function, pickled by
-    reference) makes the work from the job there. Other work runs on the worker thread."""
+    reference) makes the work from the job there. Other work runs on the worker thread.
+    ``portable``: the work only reads and writes plain files at the top of the job's folder
+    (no database, no other path), so it may also run on another machine (``--ray``)."""
 
     build: Builder
+    portable: bool = False
 
 
 _job_engine: Engine | None = None
@@ -96,7 +99,9 @@ def default_workers() -> int:
 class JobRunner:
     """Worker threads over a fair queue, with every job's state in the database. With
     ``processes`` each thread runs ``Task`` work in a worker process of its own (see
-    ``service.job_processes``), whose writes go to ``database_url``."""
+    ``service.job_processes``), whose writes go to ``database_url``. With ``ray`` each thread
+    runs portable tasks on a Ray actor of its own (``service.job_ray``), on the cluster at
+    ``ray_address`` or on one started here."""
 
     def __init__(
         self,
@@ -106,11 +111,14 @@ class JobRunner:
         *,
         processes: bool = False,
         database_url: str | None = None,
+        ray: bool = False,
+        ray_address: str | None = None,
     ) -> None:
         self.engine = engine
         self.on_end = on_end
         self.processes = processes
         self.database_url = database_url
+        self.ray = ray
         if engine is not None:
             set_job_engine(engine)
         self._jobs: dict[str, JobInfo] = {}
@@ -119,9 +127,14 @@ class JobRunner:
         self._cond = threading.Condition()
         self._closing = False
         prime_native_bindings()  # before two workers can make a first inference call at once
+        count = workers or default_workers()
+        if ray:
+            from bystander.service.job_ray import connect_cluster
+
+            connect_cluster(ray_address, count)
         self._threads = [
             threading.Thread(target=self._worker, name=f"bystander-job-{n}", daemon=True)
-            for n in range(workers or default_workers())
+            for n in range(count)
         ]
         for thread in self._threads:
             thread.start()
@@ -147,7 +160,7 @@ class JobRunner:
             found = self._jobs.get(job_id)
         return found if found is not None else self._load(job_id)
 
-    def recover(self, rebuild: Mapping[str, Builder]) -> tuple[list[str], list[str]]:
+    def recover(self, rebuild: Mapping[str, Builder | Task]) -> tuple[list[str], list[str]]:
         """After a restart: queue again every unfinished job whose kind can be rebuilt, mark
         the others failed. Returns (resumed ids, failed ids)."""
         if self.engine is None:
@@ -169,7 +182,7 @@ class JobRunner:
             queued = replace(job, state="queued", progress=0.0,
                              message="resumed after a server restart")  # fmt: skip
             self._store(queued)
-            self._enqueue(queued, Task(maker))
+            self._enqueue(queued, maker if isinstance(maker, Task) else Task(maker))
             resumed.append(job.id)
         return resumed, failed
 
@@ -182,6 +195,10 @@ class JobRunner:
         if wait:
             for thread in self._threads:
                 thread.join()
+        if self.ray:
+            from bystander.service.job_ray import disconnect_cluster
+
+            disconnect_cluster()
 
     # -- internals ------------------------------------------------------------------------
 
@@ -209,23 +226,28 @@ class JobRunner:
         """Runs jobs until shutdown. Nothing a job or the database raises ends this thread:
         a job that cannot run ends failed (or, if even that cannot be stored, is resumed at
         the next start, as after a crash)."""
-        slot = None
+        slot = remote = None
         if self.processes:
             from bystander.service.job_processes import ProcessSlot
 
             slot = ProcessSlot(self.database_url)
+        if self.ray:
+            from bystander.service.job_ray import RaySlot
+
+            remote = RaySlot()
         try:
             while (item := self._next()) is not None:
                 try:
-                    self._run(*item, slot=slot)
+                    self._run(*item, slot=slot, remote=remote)
                 except Exception:
                     log.exception("job %s: the worker could not run it", item[0])
                     self._fail(item[0], "internal error: the job could not be run")
         finally:
-            if slot is not None:
-                slot.close()
+            for used in (slot, remote):
+                if used is not None:
+                    used.close()
 
-    def _run(self, job_id: str, work: Work | Task, slot: Any = None) -> None:
+    def _run(self, job_id: str, work: Work | Task, slot: Any = None, remote: Any = None) -> None:
         job = self._update(job_id, state="running")
 
         def progress(share: float, message: str = "") -> None:
@@ -236,7 +258,9 @@ class JobRunner:
                 log.warning("job %s: progress not stored", job_id, exc_info=True)
 
         try:
-            if isinstance(work, Task) and slot is not None:
+            if isinstance(work, Task) and work.portable and remote is not None:
+                result = remote.run(work, job, progress)
+            elif isinstance(work, Task) and slot is not None:
                 result = slot.run(work, job, progress)
             elif isinstance(work, Task):
                 result = work.build(job)(progress)

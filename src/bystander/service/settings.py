@@ -14,7 +14,8 @@ class ServiceSettings:
     ``workers`` 0: sized to the machine (half the CPUs, 2 to 8). ``retention_sweep_seconds``:
     run the retention schedule at start-up and this often (``bystander serve``: hourly).
     ``job_processes``: protect, screen and inspect jobs run in worker processes (one per
-    worker), not on threads of the server's process (``bystander serve``: on).
+    worker), not on threads of the server's process (``bystander serve``: on). ``ray``:
+    protect jobs run on Ray actors, on the cluster at ``ray_address`` or on a local one.
     """
 
     database_url: str | None = None
@@ -28,3 +29,5 @@ class ServiceSettings:
     workers: int = 0
     retention_sweep_seconds: float | None = None
     job_processes: bool = False
+    ray: bool = False
+    ray_address: str | None = None
