@@ -3,8 +3,9 @@ process (``--job-threads``, the old way) against jobs in worker processes (``--j
 
 For each mode, one `bystander serve` (SQLite in a temporary home, ``--workers 2``) gets two
 phases of ``--seconds``: quiet, then with protect jobs running (queued before the phase, more
-than the phase can finish). In each phase the consent check is requested open-loop at
-``--rate`` per second from 4 threads and ``/health`` at 50/s. Prints JSON: p50/p99, the rate
+than the phase can finish; it starts once two of them report progress). In each phase the
+consent check is requested open-loop at ``--rate`` per second from 4 threads and ``/health``
+at 50/s. Prints JSON: p50/p99, the rate
 achieved, the frames the jobs protected during the phase, and the load average.
 
     python benchmarks/service_jobs_latency.py --rate 500 --seconds 12
@@ -40,6 +41,18 @@ def _frames_done(server: ServerProcess, ids: list[str]) -> float:
             job = client.get(f"/api/jobs/{job_id}").json()
             total += job["progress"]
     return total
+
+
+def _under_way(server: ServerProcess, ids: list[str], timeout: float = 120) -> None:
+    """Until both workers' jobs report progress (worker processes started, models loaded)."""
+    deadline = time.monotonic() + timeout
+    with server.client("device", timeout=60) as client:
+        while time.monotonic() < deadline:
+            jobs = [client.get(f"/api/jobs/{i}").json() for i in ids]
+            if sum(1 for j in jobs if j["progress"] > 0 or j["state"] == "done") >= 2:
+                return
+            time.sleep(0.2)
+    raise RuntimeError("the jobs did not start")
 
 
 def _phase(server: ServerProcess, rate: float, seconds: float) -> dict[str, Any]:
@@ -82,7 +95,7 @@ def run_mode(mode: str, clip: bytes, frames: int, jobs: int, rate: float,
                 for _ in range(jobs):
                     made = client.post("/api/protect", files={"file": ("c.mp4", clip)})
                     ids.append(made.json()["id"])
-            time.sleep(2.0)  # the workers (and their processes) are under way
+            _under_way(server, ids)
             before = _frames_done(server, ids)
             busy = _phase(server, rate, seconds)
             after = _frames_done(server, ids)
