@@ -76,20 +76,23 @@ class Task:
 
 
 _job_engine: Engine | None = None
+_worker_engine = threading.local()  # a runner's worker thread: that runner's engine
 
 
 def set_job_engine(engine: Engine | None) -> None:
-    """The database a job's work writes to in this process (set by the runner, and in each
-    worker process from the server's database URL)."""
+    """The database a job's work writes to in this process (each worker process sets it
+    from the server's database URL)."""
     global _job_engine
     _job_engine = engine
 
 
 def job_engine() -> Engine:
-    """The database for a job's own writes (a screening job's queue item)."""
-    if _job_engine is None:
+    """The database for a job's own writes (a screening job's queue item): the runner's,
+    on its worker threads; the process's, in a worker process."""
+    engine: Engine | None = getattr(_worker_engine, "engine", None) or _job_engine
+    if engine is None:
         raise RuntimeError("no database for job work in this process")
-    return _job_engine
+    return engine
 
 
 def default_workers() -> int:
@@ -119,8 +122,6 @@ class JobRunner:
         self.processes = processes
         self.database_url = database_url
         self.ray = ray
-        if engine is not None:
-            set_job_engine(engine)
         self._jobs: dict[str, JobInfo] = {}
         self._saved: dict[str, float] = {}
         self._queues: OrderedDict[str, deque[tuple[str, Work | Task]]] = OrderedDict()
@@ -226,6 +227,7 @@ class JobRunner:
         """Runs jobs until shutdown. Nothing a job or the database raises ends this thread:
         a job that cannot run ends failed (or, if even that cannot be stored, is resumed at
         the next start, as after a crash)."""
+        _worker_engine.engine = self.engine
         slot = remote = None
         if self.processes:
             from bystander.service.job_processes import ProcessSlot
