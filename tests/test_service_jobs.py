@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 
 from bystander.evidence.db import scratch_database, session_scope
-from bystander.service.jobs import JobInfo, JobRunner, Progress, Task, Work
+from bystander.service.jobs import JobInfo, JobRunner, Progress, Task, Work, job_engine
 from bystander.service.tables import ServiceJob
 
 
@@ -202,13 +202,13 @@ def _pid_work(job: JobInfo) -> Work:
             os._exit(3)  # a crash in native code, say
         if job.params.get("fail"):
             raise ValueError("bad input in /srv/secret/upload.mp4")
-        return {"pid": os.getpid(), "params": job.params}
+        return {"pid": os.getpid(), "params": job.params, "database": str(job_engine().url)}
 
     return work
 
 
 def test_tasks_run_in_worker_processes_and_a_dead_one_is_replaced() -> None:
-    runner = JobRunner(None, workers=1, processes=True)
+    runner = JobRunner(None, workers=1, processes=True, database_url="sqlite:///unused.db")
     seen: list[float] = []
     try:
         ok = runner.submit("test", "a", Task(_pid_work), params={"n": 1})
@@ -227,6 +227,7 @@ def test_tasks_run_in_worker_processes_and_a_dead_one_is_replaced() -> None:
     finally:
         runner.shutdown()
     assert first.state == "done" and first.result["params"] == {"n": 1}
+    assert first.result["database"] == "sqlite:///unused.db"  # the process's own engine
     assert first.result["pid"] != os.getpid() and 0.5 in seen  # progress came back
     assert died.state == "failed" and died.message == "the worker process died"
     assert failed.state == "failed" and failed.message == "bad input in upload.mp4"
