@@ -98,6 +98,7 @@ def serve_command(
     import uvicorn
 
     from bystander.service.app import create_app
+    from bystander.service.jobs import default_workers
     from bystander.service.settings import ServiceSettings
 
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` prints every thread's stack to stderr
@@ -108,6 +109,10 @@ def serve_command(
                                retention_sweep_seconds=3600.0,
                                job_processes=job_processes, ray=ray or bool(ray_address),
                                ray_address=ray_address)  # fmt: skip
+    if settings.ray:  # here, on the main thread: Ray takes SIGTERM, uvicorn then takes it back
+        from bystander.service.job_ray import connect_cluster
+
+        connect_cluster(ray_address, workers or default_workers())
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning",
                             proxy_headers=True)  # fmt: skip
     _announcing_server(config).run()
