@@ -99,16 +99,18 @@ class ServerProcess:
         path = self.home.parent / "serve.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def stop(self, sig: int = signal.SIGTERM) -> None:
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        """Send ``sig`` and wait (SIGKILL after 60 s); the exit status."""
         if self.proc is None:
-            return
+            return None
         self.proc.send_signal(sig)
         try:
-            self.proc.wait(timeout=60)
+            code = self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.wait(timeout=30)
+            code = self.proc.wait(timeout=30)
         self.proc = None
+        return code
 
     def client(self, who: str | None = None, **kwargs: object) -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}

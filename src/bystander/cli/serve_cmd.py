@@ -73,23 +73,46 @@ def serve_command(
     port: int = typer.Option(8765, "--port", min=0, max=65535, help="0: any free port."),
     database: str | None = _DATABASE,
     workers: int = typer.Option(0, "--workers", min=0, help="Job workers (0: by CPU count)."),
+    job_processes: bool = typer.Option(
+        True, "--job-processes/--job-threads",
+        help="Run protect, screen and inspect jobs in worker processes (default), or on "
+        "threads of the server's process.",
+    ),
+    ray: bool = typer.Option(
+        False, "--ray", help="Run protect jobs on a Ray cluster (one actor per worker)."
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", metavar="HOST:PORT",
+        help="Join this Ray cluster (implies --ray; default: start a local one).",
+    ),
     secure_cookies: bool | None = typer.Option(
         None, "--secure-cookies/--no-secure-cookies",
         help="Mark dashboard cookies Secure (default: when the request came over https).",
     ),
 ) -> None:
     """Serve the HTTP API (consent, audit log, moderation) with token auth."""
+    import faulthandler
     import os
+    import signal
 
     import uvicorn
 
     from bystander.service.app import create_app
+    from bystander.service.jobs import default_workers
     from bystander.service.settings import ServiceSettings
 
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID` prints every thread's stack to stderr
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     os.umask(0o077)  # uploads, results and the database: the service's alone
     settings = ServiceSettings(database_url=database, workers=workers,
                                secure_cookies=secure_cookies,
-                               retention_sweep_seconds=3600.0)  # fmt: skip
+                               retention_sweep_seconds=3600.0,
+                               job_processes=job_processes, ray=ray or bool(ray_address),
+                               ray_address=ray_address)  # fmt: skip
+    if settings.ray:  # here, on the main thread: Ray takes SIGTERM, uvicorn then takes it back
+        from bystander.service.job_ray import connect_cluster
+
+        connect_cluster(ray_address, workers or default_workers())
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning",
                             proxy_headers=True)  # fmt: skip
     _announcing_server(config).run()

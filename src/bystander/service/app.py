@@ -31,7 +31,8 @@ from bystander.evidence.db import init_db, make_engine
 from bystander.service.auth import TokenStore
 from bystander.service.csrf import CsrfKeys
 from bystander.service.gate import Gate
-from bystander.service.jobs import JobInfo, JobRunner
+from bystander.service.job_model import JobInfo
+from bystander.service.jobs import JobRunner
 from bystander.service.messages import public_line
 from bystander.service.originals import RetentionSweeper
 from bystander.service.refusals import RefusalLog
@@ -57,13 +58,15 @@ def open_services(settings: ServiceSettings, engine: Engine | None = None) -> Se
         if original and not job.result.get("original_held"):
             release_original(found, str(original), Path(job.folder) / str(job.params["input"]))
 
-    jobs = JobRunner(engine, settings.workers, on_end)
+    jobs = JobRunner(engine, settings.workers, on_end, processes=settings.job_processes,
+                     database_url=engine.url.render_as_string(hide_password=False),
+                     ray=settings.ray, ray_address=settings.ray_address)  # fmt: skip
     found = Services(settings, engine, audit, ConsentStore(engine, audit),
                      TokenStore(engine, audit), jobs)  # fmt: skip
     jobs.recover({
-        "protect": protect.protect_work,
+        "protect": protect.PROTECT,
         "inspect": inspections.inspect_work,
-        "screen": lambda job: moderation.screen_work(found, job),
+        "screen": moderation.screen_work,
     })  # fmt: skip
     return found
 

@@ -13,6 +13,9 @@ class ServiceSettings:
     over https (behind a proxy: run uvicorn with ``--proxy-headers``); True/False force it.
     ``workers`` 0: sized to the machine (half the CPUs, 2 to 8). ``retention_sweep_seconds``:
     run the retention schedule at start-up and this often (``bystander serve``: hourly).
+    ``job_processes``: protect, screen and inspect jobs run in worker processes (one per
+    worker), not on threads of the server's process (``bystander serve``: on). ``ray``:
+    protect jobs run on Ray actors, on the cluster at ``ray_address`` or on a local one.
     """
 
     database_url: str | None = None
@@ -25,3 +28,6 @@ class ServiceSettings:
     secure_cookies: bool | None = None
     workers: int = 0
     retention_sweep_seconds: float | None = None
+    job_processes: bool = False
+    ray: bool = False
+    ray_address: str | None = None

@@ -19,7 +19,7 @@ from bystander.guard.consumers import ConsumerKind, ReleasedSample, SampleKind
 from bystander.guard.session import CaptureSession
 from bystander.guard.zones import LocationType
 from bystander.service.auth import Principal, Role, require
-from bystander.service.jobs import JobInfo, Progress
+from bystander.service.job_model import JobInfo, Progress
 from bystander.service.openapi import binary
 from bystander.service.profiles import load_api_profile
 from bystander.service.routers.common import services
@@ -159,8 +159,12 @@ def stop(job_id: str, request: Request, who: Principal = Depends(_DEVICE)) -> di
     return status(job_id, request, who)
 
 
-@router.get("/sessions/{job_id}/preview.jpg", summary="The latest protected frame",
-            response_class=Response, responses=binary("image/jpeg"))
+@router.get(
+    "/sessions/{job_id}/preview.jpg",
+    summary="The latest protected frame",
+    response_class=Response,
+    responses=binary("image/jpeg"),
+)
 def preview(job_id: str, request: Request, who: Principal = Depends(_DEVICE)) -> Response:
     live = _live(request, job_id, who)
     if live is None:

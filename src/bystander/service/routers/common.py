@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bystander.evidence.events import AuditEvent, EventType
 from bystander.service.auth import Principal
-from bystander.service.jobs import JobInfo, Work
+from bystander.service.job_model import JobInfo, Task, Work
 from bystander.service.services import Services
 
 
@@ -27,13 +27,14 @@ async def submit_job(
     who: Principal,
     folder: Path,
     params: dict[str, Any],
-    work_for: Callable[[JobInfo], Work],
+    work_for: Callable[[JobInfo], Work] | Task,
 ) -> dict[str, Any]:
-    """Queue a ``kind`` job owned by ``who`` whose work ``work_for`` builds from the job (the
-    same builder rebuilds it after a restart); the queued job as JSON."""
-    job = JobInfo("", kind, who.token_id, folder=str(folder), params=params)
+    """Queue a ``kind`` job owned by ``who`` whose work ``work_for`` (a module-level function:
+    it may run in a worker process) builds from the job, there and again after a restart;
+    the queued job as JSON."""
+    task = work_for if isinstance(work_for, Task) else Task(work_for)
     submitted = await run_in_threadpool(
-        found.jobs.submit, kind, who.token_id, work_for(job), folder=str(folder), params=params
+        found.jobs.submit, kind, who.token_id, task, folder=str(folder), params=params
     )
     return submitted.to_dict()
 

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bystander.service.archives import ArchiveRefused, Limits, extract
 from bystander.service.auth import Principal, Role, require
-from bystander.service.jobs import JobInfo, Progress, Work
+from bystander.service.job_model import JobInfo, Progress, Work
 from bystander.service.routers.common import services, submit_job
 from bystander.service.routers.protect import job_folder
 from bystander.service.uploads import spool
@@ -27,7 +27,9 @@ async def inspect(
     request: Request,
     file: UploadFile = File(...),
     as_of: str | None = Form(
-        None, alias="date", max_length=40,
+        None,
+        alias="date",
+        max_length=40,
         description="Judge as of this day (YYYY-MM-DD; default today).",
     ),
     who: Principal = Depends(_AUDITOR),

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse
 
 from bystander.service.auth import Principal, Role, require
-from bystander.service.jobs import JobInfo
+from bystander.service.job_model import JobInfo
 from bystander.service.openapi import binary
 from bystander.service.routers.common import services
 
@@ -24,8 +24,12 @@ def job(job_id: str, request: Request, who: Principal = Depends(_WORKERS)) -> di
     return owned(request, job_id, who).to_dict()
 
 
-@router.get("/{job_id}/files/{name}", summary="A file a finished job produced",
-            response_class=FileResponse, responses=binary())
+@router.get(
+    "/{job_id}/files/{name}",
+    summary="A file a finished job produced",
+    response_class=FileResponse,
+    responses=binary(),
+)
 def job_file(
     job_id: str, name: str, request: Request, who: Principal = Depends(_WORKERS)
 ) -> FileResponse:

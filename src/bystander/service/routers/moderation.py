@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile
 from fastapi.responses import FileResponse
@@ -13,13 +13,10 @@ from pydantic import BaseModel, Field
 from bystander.screening.policy import Decision
 from bystander.screening.queue import ModerationError, ModerationQueue
 from bystander.service.auth import Principal, Role, require
-from bystander.service.jobs import JobInfo, Progress, Work
+from bystander.service.job_model import JobInfo, Progress, Work, job_engine
 from bystander.service.openapi import binary
 from bystander.service.routers.common import accessed, services, submit_job
 from bystander.service.routers.protect import job_folder, receive_original
-
-if TYPE_CHECKING:
-    from bystander.service.services import Services
 
 T = TypeVar("T")
 router = APIRouter(prefix="/api/moderation", tags=["moderation"])
@@ -56,7 +53,8 @@ class ComplaintRequest(BaseModel):
 
 @router.get("/items", summary="Items, newest first")
 def items(
-    request: Request, status: str | None = Query(None, max_length=40),
+    request: Request,
+    status: str | None = Query(None, max_length=40),
     who: Principal = Depends(_MODERATOR),
 ) -> list[dict[str, Any]]:
     return [i.to_dict() for i in _call(_queue(request).list, status)]
@@ -105,18 +103,18 @@ async def screen_upload(
     found = services(request)
     folder = job_folder("screen")
     params = await receive_original(found, file, folder)
-    return await submit_job(
-        found, "screen", who, folder, params, lambda job: screen_work(found, job)
-    )
+    return await submit_job(found, "screen", who, folder, params, screen_work)
 
 
-def screen_work(found: Services, job: JobInfo) -> Work:
-    """The work of a screening job (also rebuilt after a restart). A held item keeps its
-    original for the moderator (under its retention period); otherwise it is destroyed."""
+def screen_work(job: JobInfo) -> Work:
+    """The work of a screening job (also rebuilt after a restart; it may run in a worker
+    process, with its own connection to the database). A held item keeps its original for
+    the moderator (under its retention period); otherwise it is destroyed."""
     folder = Path(job.folder)
     source = folder / str(job.params["input"])
 
     def work(progress: Progress) -> dict[str, Any]:
+        from bystander.evidence.audit import AuditLog
         from bystander.screening.policy import load_policy
         from bystander.screening.screen import Screener
 
@@ -124,15 +122,20 @@ def screen_work(found: Services, job: JobInfo) -> Work:
             raise FileNotFoundError("the upload is no longer stored")
         progress(0.1, "screening")
         outcome = Screener(load_policy(None), anonymized_dir=folder).screen(source)
-        item = ModerationQueue(found.engine, found.audit).submit(outcome)
+        engine = job_engine()
+        item = ModerationQueue(engine, AuditLog(engine, checkpoint_every=1)).submit(outcome)
         return {"item_id": item.id, "decision": outcome.decision.value,
                 "original_held": outcome.decision is Decision.HOLD}  # fmt: skip
 
     return work
 
 
-@router.get("/items/{item_id}/media/{which}", summary="An item's original or anonymized file",
-            response_class=FileResponse, responses=binary())
+@router.get(
+    "/items/{item_id}/media/{which}",
+    summary="An item's original or anonymized file",
+    response_class=FileResponse,
+    responses=binary(),
+)
 def media(
     item_id: str, which: str, request: Request, who: Principal = Depends(_MODERATOR)
 ) -> FileResponse:

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bystander import config
 from bystander.service.auth import Principal, Role, require
-from bystander.service.jobs import JobInfo, Progress, Work
+from bystander.service.job_model import JobInfo, Progress, Task, Work
 from bystander.service.originals import register_original
 from bystander.service.routers.common import services, submit_job
 from bystander.service.uploads import save_upload
@@ -46,7 +46,7 @@ async def protect(
     found = services(request)
     folder = job_folder("protect")
     params = await receive_original(found, file, folder)
-    return await submit_job(found, "protect", who, folder, params, protect_work)
+    return await submit_job(found, "protect", who, folder, params, PROTECT)
 
 
 def protect_work(job: JobInfo) -> Work:
@@ -69,6 +69,10 @@ def protect_work(job: JobInfo) -> Work:
                 "files": {"output": target.name, "report": "report.json"}}  # fmt: skip
 
     return work
+
+
+#: Protect reads the upload and writes its output and report beside it: it may run on Ray.
+PROTECT = Task(protect_work, portable=True)
 
 
 class _Listener:
