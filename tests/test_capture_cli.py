@@ -12,6 +12,7 @@ from bystander.cli.app import app
 from bystander.consent.models import ConsentKind, Scope
 from bystander.consent.store import ConsentStore
 from bystander.evidence.db import make_engine
+from bystander.guard import live
 from bystander.guard.indicator import IndicatorReading, SimulatedIndicator
 from bystander.measure.synthetic import SyntheticClip
 from tests.helpers import (
@@ -27,8 +28,13 @@ from tests.helpers import (
 
 
 def test_capture_records_protected_frames_and_the_log_replays_clean(
-    home: Path, demo_clip: SyntheticClip, tmp_path: Path
+    home: Path, demo_clip: SyntheticClip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # This test is about what is recorded and logged, not throughput: on a loaded machine a
+    # live feed rightly drops frames it cannot keep up with (counted; BENCHMARKS.md, issue
+    # 16), so here no frame is dropped and the frame count below is exact.
+    monkeypatch.setattr(live, "MAX_AGE_FRAMES", 10**6)
+    monkeypatch.setattr(live, "QUEUE_SIZE", 10**4)
     grant_recording(home)
     out = tmp_path / "rec.mp4"
     code, output = capture("--source", str(demo_clip.path), "-o", str(out))
