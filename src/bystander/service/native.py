@@ -12,24 +12,15 @@ workers started their first protect jobs together.
 
 from __future__ import annotations
 
-import threading
+import contextlib
 
-_primed = False
-_lock = threading.Lock()
+from bystander.vision.detectors.backends import prime_openvino
 
 
 def prime_native_bindings() -> None:
     """Run each native binding's one-time initialisation once, on this thread (idempotent;
-    a binding that is not installed is skipped)."""
-    global _primed
-    with _lock:
-        if _primed:
-            return
-        try:
-            import numpy as np
-            import openvino as ov
-        except ImportError:
-            pass
-        else:
-            _ = ov.Tensor(np.zeros((1,), np.uint8)).data  # the static initialiser, run once
-        _primed = True
+    a binding that is not installed is skipped). OpenVINO's runners also do this before
+    their first use; the job runner does it before its workers start, so nothing of theirs
+    races for it."""
+    with contextlib.suppress(ImportError):
+        prime_openvino()
