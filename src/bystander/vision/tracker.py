@@ -137,14 +137,7 @@ class FaceTracker:
                 continue
             boxes.append(box)
             ids.append(track.track_id)
-        if not boxes:
-            return Detections.empty()
-        return Detections(
-            xyxy=_to_xyxy(np.stack(boxes)),
-            scores=np.full(len(boxes), np.nan, dtype=np.float32),
-            track_ids=np.asarray(ids, dtype=np.int64),
-            sources=[SOURCE_PREDICTED] * len(boxes),
-        )
+        return _predicted(boxes, ids)
 
     def update(
         self,
@@ -211,13 +204,7 @@ class FaceTracker:
         )
         if not held_boxes:
             return detected
-        held = Detections(
-            xyxy=_to_xyxy(np.stack(held_boxes)),
-            scores=np.full(len(held_boxes), np.nan, dtype=np.float32),
-            track_ids=np.asarray(held_ids, dtype=np.int64),
-            sources=[SOURCE_PREDICTED] * len(held_boxes),
-        )
-        return Detections.merge([detected, held])
+        return Detections.merge([detected, _predicted(held_boxes, held_ids)])
 
     def _absorb(self, track: Track, box: FloatArray, score: float) -> None:
         steps = max(track.missed, 1)
@@ -255,6 +242,18 @@ class FaceTracker:
             pairs.append((int(t_index), int(d_index)))
             affinity[t_index, :] = 0
             affinity[:, d_index] = 0
+
+
+def _predicted(boxes: list[FloatArray], track_ids: list[int]) -> Detections:
+    """Tracks' predicted ``cx, cy, w, h`` boxes as redaction regions (no score)."""
+    if not boxes:
+        return Detections.empty()
+    return Detections(
+        xyxy=_to_xyxy(np.stack(boxes)),
+        scores=np.full(len(boxes), np.nan, dtype=np.float32),
+        track_ids=np.asarray(track_ids, dtype=np.int64),
+        sources=[SOURCE_PREDICTED] * len(boxes),
+    )
 
 
 def _inside(cxcywh: FloatArray, frame_size: tuple[int, int]) -> bool:
