@@ -10,7 +10,6 @@ serials, creation times) and data tracks (telemetry, timecode) are dropped unles
 from __future__ import annotations
 
 import contextlib
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bystander.errors import InputError, OutputError
+from bystander.vision.detectors.backends import default_threads
 from bystander.vision.media import check_dimensions, check_readable
 from bystander.vision.stages import Worker, prefetch
 
@@ -58,12 +58,8 @@ class EncoderSettings:
         pix_fmt = "yuv420p" if even else "yuv444p"
         # x264's own default is 1.5 threads a core: on a small machine, where detection runs
         # beside it, that costs time and memory (BENCHMARKS.md, issue 20)
-        options = {"crf": str(self.crf), "preset": self.preset, "threads": str(_cores())}
+        options = {"crf": str(self.crf), "preset": self.preset, "threads": str(default_threads())}
         return "libx264", pix_fmt, options
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 #: Decoded frames waiting for the processor, and processed ones waiting for the encoder, are
