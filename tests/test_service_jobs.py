@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from bystander.evidence.db import scratch_database, session_scope
 from bystander.service.job_model import JobInfo, Progress, Task, Work, job_engine
+from bystander.service.job_processes import JOB_NICENESS
 from bystander.service.jobs import JobRunner
 from bystander.service.tables import ServiceJob
 
@@ -203,7 +204,8 @@ def _pid_work(job: JobInfo) -> Work:
             os._exit(3)  # a crash in native code, say
         if job.params.get("fail"):
             raise ValueError("bad input in /srv/secret/upload.mp4")
-        return {"pid": os.getpid(), "params": job.params, "database": str(job_engine().url)}
+        return {"pid": os.getpid(), "params": job.params, "database": str(job_engine().url),
+                "nice": os.nice(0)}
 
     return work
 
@@ -229,6 +231,7 @@ def test_tasks_run_in_worker_processes_and_a_dead_one_is_replaced() -> None:
         runner.shutdown()
     assert first.state == "done" and first.result["params"] == {"n": 1}
     assert first.result["database"] == "sqlite:///unused.db"  # the process's own engine
+    assert first.result["nice"] >= os.nice(0) + min(JOB_NICENESS, 19 - os.nice(0))
     assert first.result["pid"] != os.getpid() and 0.5 in seen  # progress came back
     assert died.state == "failed" and died.message == "the worker process died"
     assert failed.state == "failed" and failed.message == "bad input in upload.mp4"

@@ -9,6 +9,10 @@ GIL with threads that are blocked. A process that dies mid-job fails that job ("
 process died") and is started again for the next one. A process dies with its server: the
 kernel kills it when the thread that started it ends (``PR_SET_PDEATHSIG``), and a progress
 message it cannot send ends its job.
+
+Worker processes run at a lower CPU priority (``JOB_NICENESS``): on a small machine whose
+cores the jobs fill, the server's event loop (consent checks, ``/health``) is scheduled first
+and the jobs take what is left (BENCHMARKS.md, issue 18).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from bystander.service.messages import public_line
 
 _PROGRESS_EVERY = 0.1  # seconds between progress messages from a worker process
 _CONTEXT = multiprocessing.get_context("spawn")
+#: added to a worker process's nice value before it starts any thread (threads inherit it)
+JOB_NICENESS = 10
 
 
 class WorkerDied(RuntimeError):
@@ -86,6 +92,7 @@ class ProcessSlot:
 def _serve(conn: Connection, database_url: str | None) -> None:
     """The worker process: run jobs from ``conn`` until it closes or sends None."""
     _die_with_parent()
+    _lower_priority()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     from bystander.service.native import prime_native_bindings
 
@@ -125,6 +132,12 @@ class _Reporter:
         if share >= 1.0 or now - self.last >= _PROGRESS_EVERY:
             self.last = now
             self.conn.send(("progress", float(share), str(message)[:200]))
+
+
+def _lower_priority() -> None:
+    """Yield the CPU to the server: jobs are batch work, requests are not."""
+    with contextlib.suppress(OSError):
+        os.nice(JOB_NICENESS)
 
 
 def _die_with_parent() -> None:

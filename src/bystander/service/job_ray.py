@@ -2,23 +2,27 @@
 
 Each job worker thread of ``JobRunner`` owns one ``RaySlot``: a Ray actor (one CPU) that runs
 one job at a time, on whichever node the cluster places it. Only ``portable`` tasks go there
-(work that reads and writes plain files at the top of its folder and nothing else: protect);
-the others stay in the server's worker processes. A node need not share the server's disk:
-the slot sends the job's files (the upload) to the actor, which works in a private temporary
-folder (0700, removed afterwards) and sends back the files the work wrote. They are published
-into the job's folder, each under a temporary name renamed into place, only once the whole job
-succeeded: a failed or interrupted job leaves nothing. The upload itself stays the server's,
-so its deletion when the job ends is logged as for any job. The thread polls the actor for
-progress twice a second. An actor that dies fails its job (as a worker process that dies) and
-is replaced for the next one. A cluster is joined (``--ray-address``) or started for the
-server (``bystander.screening.ray_pool.connect``); actors die with the server that owns them,
-so after a restart the unfinished jobs are queued again like any others.
+(work that reads and writes plain files at the top of its folder and nothing else: protect); the
+others stay in the server's worker processes. A node need not share the server's disk: the slot
+sends the job's files (the upload) to the actor, which works in a private temporary folder
+(0700, removed afterwards; one left by an actor that was killed, with the server or by
+``RaySlot.close``, is removed by the next actor started on that node) and sends back the files
+the work wrote. They are published into the job's folder, each under a temporary name renamed
+into place, only once the whole job succeeded: a failed or interrupted job leaves nothing. The
+upload itself stays the server's, so its deletion when the job ends is logged as for any job.
+The thread polls the actor for progress twice a second. An actor that dies fails its job (as a
+worker process that dies) and is replaced for the next one. A cluster is joined
+(``--ray-address``) or started for the server (``bystander.screening.ray_pool.connect``); actors
+die with the server that owns them, so after a restart the unfinished jobs are queued again like
+any others.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import stat
 import tempfile
 import threading
 from dataclasses import replace
@@ -53,6 +57,43 @@ def disconnect_cluster() -> None:
             _started_here = False
 
 
+def work_root() -> Path:
+    """This node's folder of actors' job folders (0700, this user's; refused otherwise)."""
+    root = Path(tempfile.gettempdir()) / f"bystander-ray-jobs-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        root.mkdir(mode=0o700)
+    info = root.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise RuntimeError(f"unsafe Ray work folder {root.name} (not a private directory)")
+    return root
+
+
+def process_tag(pid: int) -> str | None:
+    """``PID.START``: a process's id and start time (clock ticks since boot), which together
+    name one process even after its pid is reused; None when no such process runs."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat_line[stat_line.rindex(")") + 2 :].split()
+    return f"{pid}.{fields[19]}"  # field 22 of stat(5), counted after the command name
+
+
+def sweep_dead_folders(root: Path) -> list[str]:
+    """Remove job folders (and the uploads in them) left by actors that no longer run."""
+    removed: list[str] = []
+    if process_tag(os.getpid()) is None:  # no /proc: liveness unknown, remove nothing
+        return removed
+    for entry in root.iterdir():
+        tag = entry.name.split("-", 1)[0]
+        pid = tag.split(".", 1)[0]
+        if not pid.isdigit() or process_tag(int(pid)) == tag:
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry.name)
+    return removed
+
+
 class _JobActor:
     """Runs one job at a time in a temporary folder; answers progress meanwhile."""
 
@@ -60,6 +101,9 @@ class _JobActor:
         from bystander.service.native import prime_native_bindings
 
         prime_native_bindings()
+        self.root = work_root()
+        self.tag = process_tag(os.getpid()) or str(os.getpid())
+        sweep_dead_folders(self.root)
         self.share, self.message = 0.0, ""
 
     def progress(self) -> tuple[float, str]:
@@ -73,7 +117,7 @@ class _JobActor:
             self.share, self.message = float(share), str(message)[:200]
 
         try:
-            with tempfile.TemporaryDirectory(prefix="bystander-job-") as tmp:
+            with tempfile.TemporaryDirectory(prefix=f"{self.tag}-", dir=self.root) as tmp:
                 folder = Path(tmp)
                 for name, data in inputs.items():
                     (folder / name).write_bytes(data)
