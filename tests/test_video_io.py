@@ -54,3 +54,18 @@ def test_variable_frame_timing_is_preserved(tmp_path: Path) -> None:
             return [round(float(f.time), 3) for f in container.decode(video=0)]
 
     assert times(target) == times(source)
+
+
+@pytest.mark.parametrize(("size", "expected"), [((1280, 720), "veryfast"),
+                                                ((2048, 1152), "ultrafast")])  # fmt: skip
+def test_auto_encodes_above_1080p_with_the_fast_preset(size: tuple[int, int], expected: str,
+                                                       tmp_path: Path) -> None:  # fmt: skip
+    images, _ = moving_face_frames(*size, frames=4)
+    source = tmp_path / "source.mkv"
+    write_clip(source, images, audio=False, codec="libx264")
+    target = tmp_path / "copy.mp4"
+    transcode(source, target, None)
+    # x264 writes its settings into the stream: ultrafast turns CABAC and deblocking off
+    sei = target.read_bytes()
+    assert (b"cabac=0" in sei and b"deblock=0" in sei) == (expected == "ultrafast")
+    assert len(decode_frames(target)) == 4

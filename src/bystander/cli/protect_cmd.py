@@ -106,7 +106,11 @@ def protect_command(
     crf: int = typer.Option(
         20, "--crf", min=0, max=51, help="Video quality (x264 CRF, lower is better)."
     ),
-    encoder_preset: str = typer.Option("veryfast", "--encoder-preset", help="x264 preset."),
+    encoder_preset: str = typer.Option(
+        "auto",
+        "--encoder-preset",
+        help="x264 preset; auto: veryfast up to 1080p, ultrafast above (larger files).",
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     sign: bool = typer.Option(
         True,

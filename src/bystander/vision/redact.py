@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bystander.vision.detections import Detections
+from bystander.vision.resample import shrink
 
 RedactionMode = Literal["blur", "pixelate", "solid"]
 MaskShape = Literal["ellipse", "box"]
@@ -140,8 +141,8 @@ class Redactor:
         cell = longest / settings.detail
         small_w = max(1, round(width / cell))
         small_h = max(1, round(height / cell))
-        small = cv2.resize(roi, (small_w, small_h), interpolation=cv2.INTER_AREA)
+        small = shrink(roi, (small_w, small_h))
         if settings.mode == "pixelate":
             return np.asarray(cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST))
-        small = cv2.GaussianBlur(small, (0, 0), sigmaX=0.8, borderType=cv2.BORDER_REPLICATE)
-        return np.asarray(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR))
+        blurred = cv2.GaussianBlur(small, (0, 0), sigmaX=0.8, borderType=cv2.BORDER_REPLICATE)
+        return np.asarray(cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR))

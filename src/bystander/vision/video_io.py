@@ -30,12 +30,31 @@ from bystander.vision.stages import Worker, prefetch
 Frame = npt.NDArray[np.uint8]
 
 
+#: Frames above this many pixels (1080p and a margin) get x264's ``ultrafast`` preset under
+#: ``auto``: at 2560x1920, ``veryfast`` alone holds a 2-core machine under 9 fps, ``ultrafast``
+#: encodes 3.9x faster for files 1.7x larger at the same CRF (BENCHMARKS.md, issue 20).
+FAST_PRESET_PIXELS = 1920 * 1088
+
+
 @dataclass(frozen=True)
 class EncoderSettings:
-    """Video encoder choice: x264 CRF and preset for MP4/MOV/MKV/AVI, VP9 for WebM."""
+    """Video encoder choice: x264 CRF and preset for MP4/MOV/MKV/AVI, VP9 for WebM.
+
+    The ``auto`` preset is ``veryfast`` up to 1080p and ``ultrafast`` above it, where
+    encoding would otherwise cost more than finding and hiding the faces.
+
+    >>> EncoderSettings().x264_preset(1280, 720), EncoderSettings().x264_preset(2560, 1920)
+    ('veryfast', 'ultrafast')
+    """
 
     crf: int = 20
-    preset: str = "veryfast"
+    preset: str = "auto"
+
+    def x264_preset(self, width: int, height: int) -> str:
+        """The x264 preset a ``width`` x ``height`` video is encoded with."""
+        if self.preset != "auto":
+            return self.preset
+        return "ultrafast" if width * height > FAST_PRESET_PIXELS else "veryfast"
 
     def for_container(
         self, suffix: str, width: int, height: int, fps: float = 30.0
@@ -58,7 +77,11 @@ class EncoderSettings:
         pix_fmt = "yuv420p" if even else "yuv444p"
         # x264's own default is 1.5 threads a core: on a small machine, where detection runs
         # beside it, that costs time and memory (BENCHMARKS.md, issue 20)
-        options = {"crf": str(self.crf), "preset": self.preset, "threads": str(default_threads())}
+        options = {
+            "crf": str(self.crf),
+            "preset": self.x264_preset(width, height),
+            "threads": str(default_threads()),
+        }
         return "libx264", pix_fmt, options
 
 

@@ -6,7 +6,7 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -80,30 +80,22 @@ class OpenVINORunner:
 
     def __init__(self, model: bytes | ModelFile, threads: int, precision: str = "auto") -> None:
         import openvino as ov
-        from openvino.preprocess import PrePostProcessor
 
         prime_openvino()
         core = ov.Core()
-        if isinstance(model, ModelFile):
-            loaded = core.read_model(str(model.path))
-            if len(loaded.inputs) != 1:
-                raise ValueError(f"expected one image input in {model.path}")
-            shape = ov.PartialShape([model.batch, 3, *model.input_hw])
-            loaded.reshape({loaded.inputs[0]: shape})
-        else:
-            loaded = core.read_model(model=model, weights=b"")
-        ppp = PrePostProcessor(loaded)
-        ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
-        ppp.input().model().set_layout(ov.Layout("NCHW"))
-        ppp.input().preprocess().convert_element_type(ov.Type.f32)
-        built = ppp.build()
         config: dict[str, object] = {
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": threads,
         }
         if precision != "auto":
             config["INFERENCE_PRECISION_HINT"] = precision
-        compiled = core.compile_model(built, "CPU", config)
+        if isinstance(model, ModelFile):
+            from bystander.vision.detectors.model_cache import cached_model, model_key
+
+            key = model_key(model.path, model.input_hw, model.batch, ov.get_version())
+            compiled = cached_model(core, key, lambda: _openvino_model(core, model), config)
+        else:
+            compiled = core.compile_model(_openvino_model(core, model), "CPU", config)
         used = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
         self.precision = "bf16" if "bf" in used else "f32"
         self._request = compiled.create_infer_request()
@@ -112,6 +104,26 @@ class OpenVINORunner:
     def run(self, batch_nhwc: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.float32]]:
         results = self._request.infer({0: batch_nhwc})
         return {name: results[out] for out, name in self._outputs}
+
+
+def _openvino_model(core: Any, model: bytes | ModelFile) -> Any:
+    """The model with its input shape fixed and uint8 NHWC -> float NCHW fused in."""
+    import openvino as ov
+    from openvino.preprocess import PrePostProcessor
+
+    if isinstance(model, ModelFile):
+        loaded = core.read_model(str(model.path))
+        if len(loaded.inputs) != 1:
+            raise ValueError(f"expected one image input in {model.path}")
+        shape = ov.PartialShape([model.batch, 3, *model.input_hw])
+        loaded.reshape({loaded.inputs[0]: shape})
+    else:
+        loaded = core.read_model(model=model, weights=b"")
+    ppp = PrePostProcessor(loaded)
+    ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    ppp.input().model().set_layout(ov.Layout("NCHW"))
+    ppp.input().preprocess().convert_element_type(ov.Type.f32)
+    return ppp.build()
 
 
 class OnnxRuntimeRunner:

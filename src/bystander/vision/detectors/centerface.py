@@ -40,6 +40,7 @@ from bystander.vision.detectors.backends import (
     make_runner,
 )
 from bystander.vision.detectors.onnx_graph import packaged_file
+from bystander.vision.resample import shrink
 
 _HEATMAP, _SCALE, _OFFSET = "537", "538", "539"
 _STRIDE = 4
@@ -239,14 +240,27 @@ class CenterFace:
         padded = cv2.copyMakeBorder(frame, pad, bottom, pad, right, mode)
         return np.ascontiguousarray(padded, dtype=np.uint8)[None]
 
-    def _pass(self, frame: npt.NDArray[np.uint8], scale: float, threshold: float) -> Detections:
-        """One full-frame pass at ``scale``; boxes in ``frame``'s pixels, not clipped."""
+    def _pass(
+        self,
+        frame: npt.NDArray[np.uint8],
+        scale: float,
+        threshold: float,
+        scaled: dict[float, npt.NDArray[np.uint8]] | None = None,
+    ) -> Detections:
+        """One full-frame pass at ``scale``; boxes in ``frame``'s pixels, not clipped.
+        ``scaled`` holds the frame at the scales made so far (1.0 is the frame): a smaller
+        one is shrunk from the smallest larger one, and kept there for the next pass."""
         height, width = frame.shape[:2]
         image = frame
         if scale != 1.0:
             size = (max(1, round(width * scale)), max(1, round(height * scale)))
-            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            image = np.asarray(cv2.resize(frame, size, interpolation=interpolation))
+            if scale < 1:
+                made = scaled or {1.0: frame}
+                source = made[min(s for s in made if s >= scale)]
+                image = shrink(source, size)
+                made[scale] = image
+            else:
+                image = np.asarray(cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR))
         sy, sx = image.shape[0] / height, image.shape[1] / width
         batch = self._padded_batch(image)
         outputs = self._runner_for((batch.shape[1], batch.shape[2])).run(batch)
@@ -277,8 +291,9 @@ class CenterFace:
         floor = min(self.threshold, plan.support) if plan.weak is not None else self.threshold
         if base < 1.0:
             floor = min(floor, PROBE_SCORE)
+        scaled: dict[float, npt.NDArray[np.uint8]] = {1.0: frame}
         passes = [
-            (self._pass(frame, base * scale, floor), min(0.99, self.threshold + extra))
+            (self._pass(frame, base * scale, floor, scaled), min(0.99, self.threshold + extra))
             for scale, extra in zip(plan.scales, plan.extra, strict=True)
         ]
         if plan.weak is None:
@@ -486,6 +501,9 @@ def _square_crop(
     """
     height, width = frame.shape[:2]
     span = int(np.ceil(side))
+    factor = span // ROI_SIDE
+    if factor >= 2:  # a span of whole blocks shrinks on OpenCV's fast path (``shrink``)
+        span = -(-span // factor) * factor
     x0 = round(min(max(cx - span / 2, 0.0), float(max(width - span, 0))))
     y0 = round(min(max(cy - span / 2, 0.0), float(max(height - span, 0))))
     window = frame[y0 : y0 + span, x0 : x0 + span]
@@ -498,10 +516,7 @@ def _square_crop(
         canvas = np.zeros((span, span, 3), dtype=np.uint8)
         canvas[: window.shape[0], : window.shape[1]] = window
         window = canvas
-    shrunk = np.asarray(
-        cv2.resize(window, (ROI_SIDE, ROI_SIDE), interpolation=cv2.INTER_AREA), dtype=np.uint8
-    )
-    return shrunk, float(x0), float(y0), scale
+    return shrink(window, (ROI_SIDE, ROI_SIDE)), float(x0), float(y0), scale
 
 
 def _whole_faces(
