@@ -26,10 +26,10 @@ if TYPE_CHECKING:
     )
     from bystander.vision.detections import Detections
     from bystander.vision.detectors import FaceDetector, create_detector, register_detector
+    from bystander.vision.encoding import EncoderSettings
     from bystander.vision.pipeline import FrameProtector, ProtectedFrame
     from bystander.vision.redact import RedactionSettings, Redactor
     from bystander.vision.tracker import FaceTracker, TrackerSettings
-    from bystander.vision.video_io import EncoderSettings
 
 #: public name -> module that defines it
 _EXPORTS = {
@@ -49,7 +49,7 @@ _EXPORTS = {
     "Redactor": "bystander.vision.redact",
     "FaceTracker": "bystander.vision.tracker",
     "TrackerSettings": "bystander.vision.tracker",
-    "EncoderSettings": "bystander.vision.video_io",
+    "EncoderSettings": "bystander.vision.encoding",
 }
 
 __all__ = [

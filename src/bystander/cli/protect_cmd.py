@@ -48,10 +48,10 @@ from bystander.cli.signals import terminate_like_interrupt
 from bystander.fsutil import write_text_atomic
 from bystander.jobs.protect import Preset, ProtectSettings, plan_outputs, protect
 from bystander.visibility import parse_keep_visible
+from bystander.vision.encoding import EncoderSettings
 from bystander.vision.redact import RedactionSettings
 from bystander.vision.report import ProtectReport
 from bystander.vision.tracker import TrackerSettings
-from bystander.vision.video_io import EncoderSettings
 
 
 class Mode(StrEnum):

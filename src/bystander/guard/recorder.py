@@ -7,7 +7,8 @@ import threading
 from pathlib import Path
 
 from bystander.guard.consumers import ConsumerKind, ReleasedSample, SampleKind
-from bystander.vision.video_io import EncoderSettings, VideoWriter
+from bystander.vision.encoding import EncoderSettings
+from bystander.vision.video_io import VideoWriter
 
 
 class RecorderConsumer:

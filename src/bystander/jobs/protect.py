@@ -28,7 +28,6 @@ from bystander.vision.report import (
     frame_record,
 )
 from bystander.vision.settings import DEFAULT_PRESET, FrameProtection, Preset, ProtectSettings
-from bystander.vision.video_io import probe_video, transcode
 
 if TYPE_CHECKING:
     from bystander.provenance.pki import DeviceIdentity
@@ -119,6 +118,8 @@ class Protector(FrameProtection):
     def protect_video(
         self, source: Path, target: Path, progress: ProgressListener | None = None
     ) -> ItemReport:
+        from bystander.vision.video_io import probe_video, transcode  # PyAV: video only
+
         started = time.perf_counter()
         info = probe_video(source)
         protector = self.frame_protector(video=True)

@@ -13,9 +13,9 @@ import numpy as np
 
 from bystander.errors import InputError
 from bystander.measure.synthetic import moving_face_frames, write_clip
+from bystander.vision.encoding import EncoderSettings
 from bystander.vision.media import check_readable
 from bystander.vision.video_io import (
-    EncoderSettings,
     Frame,
     _upright,  # same orientation handling as transcode()
 )

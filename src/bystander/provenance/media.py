@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-import av
-
 from bystander.errors import InputError
 
 
@@ -38,6 +36,8 @@ class FrameTimes:
 
 def frame_times(path: Path) -> FrameTimes:
     """The frame timing of ``path``'s first video stream, from its packet timestamps."""
+    import av  # PyAV only for video (a photo's signature needs none of it)
+
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:

@@ -12,10 +12,10 @@ from enum import StrEnum
 from typing import Any
 
 from bystander.vision.detectors import FaceDetector, create_detector
+from bystander.vision.encoding import EncoderSettings
 from bystander.vision.pipeline import FrameProtector, VisibilityGate
 from bystander.vision.redact import RedactionSettings, Redactor
 from bystander.vision.tracker import FaceTracker, TrackerSettings
-from bystander.vision.video_io import EncoderSettings
 
 
 class Preset(StrEnum):

@@ -16,15 +16,16 @@ from bystander.errors import DetectorError
 BACKENDS = ("auto", "openvino", "onnxruntime")
 #: Inference precisions. ``auto`` is the runtime's choice: OpenVINO picks bf16 on CPUs with
 #: native bf16 (AVX512_BF16, AMX), which roughly halves CenterFace's time, and f32 elsewhere;
-#: onnxruntime always runs f32. ``f32``/``bf16`` force one (bf16 needs OpenVINO).
-PRECISIONS = ("auto", "f32", "bf16")
+#: onnxruntime always runs f32. ``f32``/``bf16`` force one (bf16 needs OpenVINO). ``int8``
+#: runs a model quantized on this machine (``quantize``; OpenVINO, the rest of it as auto).
+PRECISIONS = ("auto", "f32", "bf16", "int8")
 
 
 class ModelRunner(Protocol):
     """Runs a model on one ``(1, H, W, 3)`` uint8 RGB batch; returns its outputs by name."""
 
     backend: str
-    precision: str  # the precision actually used: "f32" or "bf16"
+    precision: str  # the precision actually used: "f32", "bf16" or "int8"
 
     def run(self, batch_nhwc: npt.NDArray[np.uint8]) -> dict[str, npt.NDArray[np.float32]]: ...
 
@@ -87,7 +88,7 @@ class OpenVINORunner:
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": threads,
         }
-        if precision != "auto":
+        if precision not in ("auto", "int8"):  # int8: quantized layers, the rest as auto
             config["INFERENCE_PRECISION_HINT"] = precision
         if isinstance(model, ModelFile):
             from bystander.vision.detectors.model_cache import cached_model, model_key
@@ -97,7 +98,7 @@ class OpenVINORunner:
         else:
             compiled = core.compile_model(_openvino_model(core, model), "CPU", config)
         used = str(compiled.get_property("INFERENCE_PRECISION_HINT")).lower()
-        self.precision = "bf16" if "bf" in used else "f32"
+        self.precision = "int8" if precision == "int8" else "bf16" if "bf" in used else "f32"
         self._request = compiled.create_infer_request()
         self._outputs = [(out, out.get_any_name()) for out in compiled.outputs]
 
@@ -164,7 +165,7 @@ def make_runner(
         raise DetectorError(
             f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})"
         )
-    if precision == "bf16" and backend == "onnxruntime":
+    if precision in ("bf16", "int8") and backend == "onnxruntime":
         raise DetectorError(f"precision {precision} needs the openvino backend")
     order = ["openvino", "onnxruntime"] if backend == "auto" else [backend]
     errors: list[str] = []

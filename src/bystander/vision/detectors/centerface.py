@@ -220,7 +220,12 @@ class CenterFace:
         key = (*padded_hw, batch)
         runner = self._runners.get(key)
         if runner is None:
-            model = ModelFile(self.weights, padded_hw, batch)
+            weights = self.weights
+            if self.precision == "int8":
+                from bystander.vision.detectors.quantize import int8_model
+
+                weights = int8_model(self.weights)
+            model = ModelFile(weights, padded_hw, batch)
             runner = make_runner(self.requested_backend, model, self.threads, self.precision)
             self._runners[key] = runner
         return runner
