@@ -82,3 +82,19 @@ def test_iou_of_detections_matches_hand_computation() -> None:
     a = np.array([[0, 0, 10, 10]], np.float32)
     b = np.array([[5, 0, 15, 10], [20, 20, 30, 30]], np.float32)
     assert iou_matrix(a, b).tolist() == [[pytest.approx(50 / 150), 0.0]]
+
+
+def test_a_coasted_track_reaches_further_than_a_searched_one() -> None:
+    # a new 16 px face (velocity still unknown) moves 13 px a frame: after a coasted frame it
+    # is 26 px away, 1.5 box sizes, and must still join its track (issue 20: coasted frames
+    # lost small fast faces); the same jump in one searched frame is another face
+    start, moved = [[100, 100, 116, 116]], [[126, 100, 142, 116]]
+    coasting = FaceTracker()
+    born = coasting.update(Detections.from_boxes(start)).track_ids[0]
+    coasting.coast()
+    assert coasting.update(Detections.from_boxes(moved), spawn=False).track_ids[0] == born
+
+    searched = FaceTracker()
+    searched.update(Detections.from_boxes(start))
+    searched.update(Detections.empty(), spawn=False)  # searched and not found: no reach
+    assert searched.update(Detections.from_boxes(moved), spawn=False).track_ids[0] == -1

@@ -11,6 +11,7 @@ from rich.table import Table
 from bystander.cli.common import (
     KEYFRAME_OPTION,
     MIN_FACE_OPTION,
+    PRECISION_OPTION,
     PRESET_OPTION,
     REGION_INTERVAL_OPTION,
     err_console,
@@ -54,6 +55,7 @@ def bench_command(
     keyframe_interval: int | None = KEYFRAME_OPTION,
     region_every: int | None = REGION_INTERVAL_OPTION,
     min_face: str = MIN_FACE_OPTION,
+    precision: str = PRECISION_OPTION,
     no_recall: bool = typer.Option(
         False, "--no-recall", help="Skip the coverage-recall measurement."
     ),
@@ -87,6 +89,7 @@ def bench_command(
                 keyframe_interval=interval,
                 lookback=lookback,
                 region_interval=region_interval(preset, region_every),
+                precision=precision,
                 **search_settings(None, min_face),
             ),
             recall=not no_recall,

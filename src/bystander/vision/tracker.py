@@ -55,6 +55,8 @@ class Track:
     missed: int = 0
     hits: int = 1
     score: float = float("nan")
+    #: frames since the last detection that were not searched (``FaceTracker.coast``)
+    coasted: int = 0
 
     def predicted(self, growth: float) -> FloatArray:
         """The box expected now, after ``missed`` frames without a detection."""
@@ -130,6 +132,7 @@ class FaceTracker:
         ids: list[int] = []
         for track in self.tracks:
             track.missed += 1
+            track.coasted += 1
             if track.missed > settings.max_gap:
                 continue
             box = track.predicted(settings.growth)
@@ -160,7 +163,8 @@ class FaceTracker:
             if self.tracks
             else np.zeros((0, 4), np.float32)
         )
-        pairs = self._associate(predicted, det_boxes)
+        reach = np.array([1 + t.coasted for t in self.tracks], dtype=np.float32)
+        pairs = self._associate(predicted, det_boxes, reach)
 
         matched_tracks: set[int] = set()
         det_track_ids = np.full(len(detections), -1, dtype=np.int64)
@@ -213,11 +217,17 @@ class FaceTracker:
         track.velocity = (alpha * motion + (1 - alpha) * track.velocity).astype(np.float32)
         track.box = box.copy()
         track.missed = 0
+        track.coasted = 0
         track.hits += 1
         track.score = score
 
-    def _associate(self, predicted: FloatArray, detected: FloatArray) -> list[tuple[int, int]]:
-        """Greedy one-to-one matching, best affinity first."""
+    def _associate(
+        self, predicted: FloatArray, detected: FloatArray, reach: FloatArray | None = None
+    ) -> list[tuple[int, int]]:
+        """Greedy one-to-one matching, best affinity first. ``reach`` (one per track, at
+        least 1) widens a track's ``match_distance``: a track that went unsearched for a
+        frame or more (coasted) has moved further than its velocity can tell, most of all a
+        new one whose velocity is still unknown."""
         if len(predicted) == 0 or len(detected) == 0:
             return []
         iou = iou_matrix(_to_xyxy(predicted), _to_xyxy(detected))
@@ -228,11 +238,14 @@ class FaceTracker:
         ) / np.maximum(size, 1.0)
         ratio = np.maximum(predicted[:, None, 3], 1.0) / np.maximum(detected[None, :, 3], 1.0)
         similar_size = (ratio > 0.5) & (ratio < 2.0)
-        near = (dist <= self.settings.match_distance) & similar_size
+        limit = self.settings.match_distance * (
+            np.ones((len(predicted), 1), np.float32) if reach is None else reach[:, None]
+        )
+        near = (dist <= limit) & similar_size
         affinity = np.where(
             iou >= self.settings.min_iou,
             iou + 1.0,
-            np.where(near, 1.0 - dist / (2 * self.settings.match_distance), 0.0),
+            np.where(near, 1.0 - dist / (2 * limit), 0.0),
         )
         pairs: list[tuple[int, int]] = []
         while True:
