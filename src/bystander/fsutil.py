@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import tempfile
 import time
@@ -88,3 +89,12 @@ def write_text_atomic(target: Path, text: str) -> None:
     """Write a small text file atomically (reports, manifests)."""
     with atomic_output(target, overwrite=True) as temp:
         temp.write_text(text, encoding="utf-8")
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, hex (read in 1 MiB blocks)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bystander.fsutil import write_text_atomic
+from bystander.fsutil import file_sha256, write_text_atomic
 
 STATE_DIR = ".bystander-corpus"
 SIDECAR_SCHEMA = "bystander.corpus-item/1"
@@ -24,14 +24,6 @@ SIDECAR_SCHEMA = "bystander.corpus-item/1"
 
 def sidecar_path(output: Path, rel: Path) -> Path:
     return output / STATE_DIR / f"{rel}.json"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def settings_fingerprint(description: dict[str, object], signed: bool) -> str:

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bystander.fsutil import file_sha256
+
 CACHE_ENV = "BYSTANDER_MODEL_CACHE"
 #: Prepared models kept (each ~7.5 MB of IR plus ~7.5 MB of compiled blob).
 MAX_MODELS = 16
@@ -55,15 +57,6 @@ def cache_folder() -> Path | None:
     return root if private and info.st_uid == os.getuid() else None
 
 
-def file_digest(path: Path) -> str:
-    """SHA-256 of a file's bytes, hex."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 _source_digests: dict[tuple[str, int, int], str] = {}
 
 
@@ -72,7 +65,7 @@ def model_key(source: Path, input_hw: tuple[int, int], batch: int, runtime: str)
     info = source.stat()
     memo = (str(source), info.st_size, info.st_mtime_ns)
     if memo not in _source_digests:
-        _source_digests[memo] = file_digest(source)
+        _source_digests[memo] = file_sha256(source)
     text = f"{_FORMAT}|{_source_digests[memo]}|{input_hw}|{batch}|{runtime}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
@@ -101,7 +94,7 @@ def _verified(folder: Path, key: str) -> bool:
     try:
         manifest = json.loads((folder / f"{key}.json").read_text())
         return all(
-            file_digest(folder / f"{key}{suffix}") == manifest[suffix]
+            file_sha256(folder / f"{key}{suffix}") == manifest[suffix]
             for suffix in (".xml", ".bin")
         )
     except (OSError, ValueError, KeyError, TypeError):
@@ -116,7 +109,7 @@ def _store(folder: Path, key: str, model: Any) -> None:
     temps = {suffix: folder / f".{key}.{os.getpid()}{suffix}" for suffix in _SUFFIXES}
     try:
         ov.save_model(model, str(temps[".xml"]), compress_to_fp16=False)
-        digests = {suffix: file_digest(temps[suffix]) for suffix in (".xml", ".bin")}
+        digests = {suffix: file_sha256(temps[suffix]) for suffix in (".xml", ".bin")}
         temps[".json"].write_text(json.dumps(digests))
         for suffix in (".bin", ".xml", ".json"):
             temps[suffix].replace(folder / f"{key}{suffix}")

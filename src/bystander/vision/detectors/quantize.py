@@ -27,7 +27,8 @@ import numpy as np
 import numpy.typing as npt
 
 from bystander.errors import DetectorError
-from bystander.vision.detectors.model_cache import cache_folder, file_digest, model_key
+from bystander.fsutil import file_sha256
+from bystander.vision.detectors.model_cache import cache_folder, model_key
 
 #: Calibration frame size (a 720p frame padded to a multiple of 32) and count.
 CALIBRATION_HW = (736, 1280)
@@ -45,7 +46,7 @@ def int8_model(source: Path) -> Path:
     if folder is not None:
         kept, manifest = folder / f"{key}.onnx", folder / f"{key}.onnx.json"
         with contextlib.suppress(OSError, ValueError, KeyError):
-            if json.loads(manifest.read_text())["sha256"] == file_digest(kept):
+            if json.loads(manifest.read_text())["sha256"] == file_sha256(kept):
                 os.utime(manifest)
                 return kept
     else:
@@ -56,9 +57,9 @@ def int8_model(source: Path) -> Path:
     temp = folder / f".{key}.{os.getpid()}.onnx"
     try:
         _quantize(source, temp)
-        digest = file_digest(temp)
+        digest = file_sha256(temp)
         temp.replace(kept)
-        manifest.write_text(json.dumps({"sha256": digest, "source": file_digest(source)}))
+        manifest.write_text(json.dumps({"sha256": digest, "source": file_sha256(source)}))
     except Exception as exc:
         raise DetectorError(f"could not make the int8 model: {exc}") from exc
     finally:
