@@ -10,6 +10,7 @@ from bystander.guard.protection import PipelineProtector
 from bystander.recognition.worker import ProcessEmbedder
 from bystander.visibility import AnyOf, warm_gate
 from bystander.vision.detections import Detections
+from bystander.vision.detectors.centerface import CenterFace
 
 
 class CountingGate:
@@ -54,3 +55,18 @@ def test_starting_the_embedder_loads_its_model_before_the_first_face() -> None:
     finally:
         embedder.close()
     assert embedder._process is None or not embedder._process.is_alive()
+
+
+def test_warming_compiles_every_shape_a_crowd_needs_before_the_stream() -> None:
+    # a batch shape compiled mid-stream stalls a live feed (a 1.3 s latency spike was seen
+    # the first time six faces were re-found at once): every region batch is compiled first
+    protector = PipelineProtector()
+    protector.warm(320, 180)
+    detector = protector.frames.detector
+    assert isinstance(detector, CenterFace)
+    warmed = detector.compiled_shapes
+    assert {batch for _, _, batch in warmed} >= {1, 2, 4, 8}
+    crowd = np.array([[x, 40, x + 24, 64] for x in range(10, 290, 20)], np.float32)  # 14
+    detector.detect_regions(np.zeros((180, 320, 3), np.uint8), crowd[:7])
+    detector.detect_regions(np.zeros((180, 320, 3), np.uint8), crowd)
+    assert detector.compiled_shapes == warmed

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from bystander.cli.common import (
+    PRECISION_OPTION,
     err_console,
     fail,
     out_console,
@@ -57,6 +58,7 @@ def capture_command(
         help="Leave people who consented visible: 'enrolled', 'badges' or both "
         "(comma-separated); everyone else is still blurred.",
     ),
+    precision: str = PRECISION_OPTION,
     json_out: bool = typer.Option(False, "--json", help="Print the session summary as JSON."),
 ) -> None:
     """Capture through the guard: indicator, consent and zone rules, bystanders blurred."""
@@ -70,7 +72,7 @@ def capture_command(
             sink = AuditLog(engine)
             clock = SystemClock()
             gate = open_gate(kinds, engine, sink)
-            protection = LiveProtection(gate, [k.value for k in kinds])
+            protection = LiveProtection(gate, [k.value for k in kinds], precision=precision)
             session = CaptureSession(
                 device,
                 SimulatedIndicator(clock, lag_ms=30),

@@ -57,7 +57,8 @@ class PipelineProtector:
     ``accurate`` searches every frame in full with no delay. Hooks appended to
     ``frames.on_protected`` see each ``ProtectedFrame`` (e.g. to count redactions). With a
     ``visibility`` gate, people who consented stay visible (``bystander.visibility``);
-    ``keep_visible`` names how, for the recording's manifest.
+    ``keep_visible`` names how, for the recording's manifest. ``precision`` is the
+    detector's (``--precision``; ``int8`` is cheaper, see BENCHMARKS.md, issue 20).
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class PipelineProtector:
         visibility: VisibilityGate | None = None,
         keep_visible: Sequence[str] = (),
         preset: str = "realtime",
+        precision: str = "auto",
     ) -> None:
         from bystander.vision.settings import FrameProtection, ProtectSettings
 
@@ -73,6 +75,7 @@ class PipelineProtector:
             preset,
             keep_visible=tuple(keep_visible),
             lookback=max(0, interval - 1),  # the least look-back keyframes need: least lag
+            precision=precision,
         )
         self.protector = FrameProtection(settings, visibility=visibility)
         self.settings: Any = replace(settings)
@@ -99,7 +102,13 @@ class PipelineProtector:
         detector.detect(blank)
         regions = getattr(detector, "detect_regions", None)
         if callable(regions):
-            regions(blank, np.array([[0, 0, min(64, width), min(64, height)]], np.float32))
+            from bystander.vision.detectors.centerface import MAX_REGION_BATCH
+
+            # as many boxes as every batch size together (8 + 4 + 2 + 1): each batch shape
+            # is compiled now, not in the middle of the stream when a crowd first appears
+            side = float(min(64, width, height))
+            boxes = [[0.0, 0.0, side, side]] * (2 * MAX_REGION_BATCH - 1)
+            regions(blank, np.array(boxes, np.float32))
         if self.frames.visibility is not None:
             from bystander.visibility import warm_gate
 

@@ -122,11 +122,14 @@ class LiveProtection(PipelineProtector):
     manifest (counts only, never pixels)."""
 
     def __init__(
-        self, visibility: VisibilityGate | None = None, keep_visible: Sequence[str] = ()
+        self,
+        visibility: VisibilityGate | None = None,
+        keep_visible: Sequence[str] = (),
+        precision: str = "auto",
     ) -> None:
         from bystander.provenance.assertions import ProtectionTally
 
-        super().__init__(visibility, keep_visible)
+        super().__init__(visibility, keep_visible, precision=precision)
         self.tally = ProtectionTally()
         self.on_protected.append(self.tally)
 

@@ -195,6 +195,11 @@ class CenterFace:
         return self.requested_backend
 
     @property
+    def compiled_shapes(self) -> frozenset[tuple[int, int, int]]:
+        """The ``(height, width, batch)`` input shapes compiled so far."""
+        return frozenset(self._runners)
+
+    @property
     def effective_precision(self) -> str:
         """The precision inference ran in (``auto`` until the model was first used)."""
         for runner in self._runners.values():
