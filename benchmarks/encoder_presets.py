@@ -1,0 +1,69 @@
+"""What x264's presets cost at a clip's size: CPU ms a frame, frames a second and file size.
+
+Decodes the first N frames to RGB once, then encodes them with each preset at CRF 20 on two
+threads, as ``protect`` does (BENCHMARKS.md, issue 20, for the ``auto`` preset's choice):
+
+    python benchmarks/encoder_presets.py CLIP [--frames 60] [--presets veryfast,superfast,ultrafast]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+
+def _frames(clip: str, count: int) -> list[np.ndarray]:
+    frames: list[np.ndarray] = []
+    with av.open(clip) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            if len(frames) == count:
+                break
+    return frames
+
+
+def _encode(frames: list[np.ndarray], preset: str, path: Path) -> tuple[float, float]:
+    height, width = frames[0].shape[:2]
+    wall, cpu = time.perf_counter(), time.process_time()
+    with av.open(str(path), "w") as out:
+        stream: Any = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "20", "preset": preset, "threads": "2"}
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = index, Fraction(1, 30)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clip")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--presets", default="veryfast,superfast,ultrafast")
+    args = parser.parse_args()
+    frames = _frames(args.clip, args.frames)
+    height, width = frames[0].shape[:2]
+    with tempfile.TemporaryDirectory() as folder:
+        for preset in args.presets.split(","):
+            path = Path(folder) / f"{preset}.mp4"
+            wall, cpu = _encode(frames, preset, path)
+            size = os.path.getsize(path) / 1e6
+            per_frame = cpu / len(frames) * 1e3
+            print(f"{width}x{height} {preset}: {per_frame:.1f} CPU ms a frame, "
+                  f"{len(frames) / wall:.1f} fps, {size:.2f} MB")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
