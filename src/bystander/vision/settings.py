@@ -149,7 +149,7 @@ class FrameProtection:
         if video:
             chosen: FaceDetector = with_search(plan, min_face=self.settings.video_min_face)
         else:
-            chosen = with_search(plan, min_face="native")
+            chosen = with_search(plan, min_face="native", any_shape=True)
         return chosen
 
     def frame_protector(self, video: bool) -> FrameProtector:

@@ -41,6 +41,8 @@ class ModelFile:
     path: Path
     input_hw: tuple[int, int]
     batch: int = 1
+    #: OpenVINO: compile once for every input shape, this one included (onnxruntime: ignored)
+    any_shape: bool = False
 
     def prepared(self) -> bytes:
         from bystander.vision.detectors.onnx_graph import fixed_shape_model
@@ -90,7 +92,9 @@ class OpenVINORunner:
         }
         if precision not in ("auto", "int8"):  # int8: quantized layers, the rest as auto
             config["INFERENCE_PRECISION_HINT"] = precision
-        if isinstance(model, ModelFile):
+        if isinstance(model, ModelFile) and model.any_shape:
+            compiled = _any_shape_model(core, model, config)
+        elif isinstance(model, ModelFile):
             from bystander.vision.detectors.model_cache import cached_model, model_key
 
             key = model_key(model.path, model.input_hw, model.batch, ov.get_version())
@@ -107,8 +111,39 @@ class OpenVINORunner:
         return {name: results[out] for out, name in self._outputs}
 
 
+#: Compiled models with any batch and frame size, by (file, config): one compile serves
+#: every shape a process meets (each runner keeps its own infer request, sized to its shape).
+#: On CenterFace: identical outputs; a single call as fast as a model compiled for its shape,
+#: but video, alternating keyframe and region shapes, ran ~15% slower (BENCHMARKS.md, issue
+#: 20), so only stills use it.
+_any_shape: dict[tuple[str, str], Any] = {}
+_any_shape_lock = threading.Lock()
+
+
+def _any_shape_model(core: Any, model: ModelFile, config: dict[str, object]) -> Any:
+    """The compiled model of ``model``'s file for any input shape (kept in the model cache;
+    a model that cannot take any shape is compiled for ``model``'s own)."""
+    import openvino as ov
+
+    from bystander.vision.detectors.model_cache import cached_model, model_key
+
+    memo = (str(model.path), repr(sorted(config.items())))
+    with _any_shape_lock:
+        compiled = _any_shape.get(memo)
+        if compiled is None:
+            any_shape = ModelFile(model.path, (-1, -1), -1, any_shape=True)
+            key = model_key(model.path, (-1, -1), -1, ov.get_version())
+            try:
+                compiled = cached_model(core, key, lambda: _openvino_model(core, any_shape), config)
+            except Exception:  # a graph that needs fixed shapes: one compile per shape
+                key = model_key(model.path, model.input_hw, model.batch, ov.get_version())
+                return cached_model(core, key, lambda: _openvino_model(core, model), config)
+            _any_shape[memo] = compiled
+    return compiled
+
+
 def _openvino_model(core: Any, model: bytes | ModelFile) -> Any:
-    """The model with its input shape fixed and uint8 NHWC -> float NCHW fused in."""
+    """The model with its input shape set (-1: any) and uint8 NHWC -> float NCHW fused in."""
     import openvino as ov
     from openvino.preprocess import PrePostProcessor
 
