@@ -108,6 +108,10 @@ def test_the_least_recently_used_models_go_first(
     folder = tmp_path / "models"
     monkeypatch.setenv(CACHE_ENV, str(folder))
     monkeypatch.setattr("bystander.vision.detectors.model_cache.MAX_MODELS", 2)
+    folder.mkdir(mode=0o700)
+    int8 = folder / "int8-abc.onnx.json"  # a quantized model's manifest: never pruned here
+    int8.write_text("{}")
+    os.utime(int8, (0, 0))
     core = ov.Core()
     for index, width in enumerate((32, 64, 96)):
         model = ModelFile(WEIGHTS, (32, width))
@@ -116,7 +120,8 @@ def test_the_least_recently_used_models_go_first(
                      config)  # fmt: skip
         for manifest in folder.glob("*.json"):  # make the order of use unambiguous
             os.utime(manifest, (manifest.stat().st_atime, manifest.stat().st_mtime - 10))
-    assert sorted(p.stem for p in folder.glob("*.json")) == ["model1", "model2"]
+    assert sorted(p.stem for p in folder.glob("model*.json")) == ["model1", "model2"]
+    assert int8.exists()
     assert len(list(folder.glob("*.xml"))) == 2
     assert len(list(folder.glob("*.blob"))) <= 2 < MAX_MODELS
 

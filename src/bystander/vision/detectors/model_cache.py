@@ -11,8 +11,9 @@ The cache lives in the user's cache folder (``BYSTANDER_MODEL_CACHE`` names anot
 turns it off). It is used only if it is a private directory of this user (0700, not a link);
 every file is written under a temporary name and renamed into place, so a killed run leaves no
 half-written model; a model whose files do not match their manifest is built again. At most
-``MAX_MODELS`` models are kept, the least recently used removed first. Any failure of the cache
-falls back to building the model in memory: the cache can cost time, never a result.
+``MAX_MODELS`` models are kept, the least recently used removed first (an int8 model made by
+``quantize`` is kept apart). Any failure of the cache falls back to building the model in
+memory: the cache can cost time, never a result.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ from typing import Any
 from bystander.fsutil import file_sha256
 
 CACHE_ENV = "BYSTANDER_MODEL_CACHE"
-#: Prepared models kept (each ~7.5 MB of IR plus ~7.5 MB of compiled blob).
-MAX_MODELS = 16
+#: Prepared models kept (each ~7.5 MB of IR plus ~7.5 MB of compiled blob); a 720p video
+#: needs about six (keyframe passes, region batches), photos one.
+MAX_MODELS = 24
 _FORMAT = 1  # bump when the way models are prepared changes
 _SUFFIXES = (".json", ".xml", ".bin")
 
@@ -126,7 +128,8 @@ def _remove(folder: Path, key: str) -> None:
 
 def _prune(folder: Path) -> None:
     """Keep the ``MAX_MODELS`` most recently used models and as many compiled blobs."""
-    manifests = sorted(folder.glob("*.json"), key=_mtime, reverse=True)
+    prepared = [p for p in folder.glob("*.json") if p.with_suffix(".xml").exists()]
+    manifests = sorted(prepared, key=_mtime, reverse=True)  # (int8 sources are kept apart)
     for stale in manifests[MAX_MODELS:]:
         _remove(folder, stale.stem)
     blobs = sorted(folder.glob("*.blob"), key=_mtime, reverse=True)
