@@ -58,8 +58,8 @@ def test_starting_the_embedder_loads_its_model_before_the_first_face() -> None:
 
 
 def test_warming_compiles_every_shape_a_crowd_needs_before_the_stream() -> None:
-    # a batch shape compiled mid-stream stalls a live feed (a 1.3 s latency spike was seen
-    # the first time six faces were re-found at once): every region batch is compiled first
+    # a batch shape compiled mid-stream stalls a live feed (the likely cause of a 1.27 s p99
+    # seen once): every region batch shape is compiled before the stream starts
     protector = PipelineProtector()
     protector.warm(320, 180)
     detector = protector.frames.detector
