@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
-from typing import Any
 
 import av
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stage_split import _encode  # the same x264 settings, in one place
 
 
 def _frames(clip: str, count: int) -> list[np.ndarray]:
@@ -28,23 +30,6 @@ def _frames(clip: str, count: int) -> list[np.ndarray]:
             if len(frames) == count:
                 break
     return frames
-
-
-def _encode(frames: list[np.ndarray], preset: str, path: Path) -> tuple[float, float]:
-    height, width = frames[0].shape[:2]
-    wall, cpu = time.perf_counter(), time.process_time()
-    with av.open(str(path), "w") as out:
-        stream: Any = out.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"crf": "20", "preset": preset, "threads": "2"}
-        for index, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts, frame.time_base = index, Fraction(1, 30)
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def main() -> None:
@@ -58,7 +43,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         for preset in args.presets.split(","):
             path = Path(folder) / f"{preset}.mp4"
-            wall, cpu = _encode(frames, preset, path)
+            started = time.perf_counter()
+            cpu = _encode(frames, str(path), preset, threads=2)
+            wall = time.perf_counter() - started
             size = os.path.getsize(path) / 1e6
             per_frame = cpu / len(frames) * 1e3
             print(f"{width}x{height} {preset}: {per_frame:.1f} CPU ms a frame, "
