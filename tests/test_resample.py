@@ -63,3 +63,19 @@ def test_the_cut_detector_sees_cuts_not_pans_at_any_size(shape: tuple[int, int])
     frames = [scene[:-40, :-40], scene[8:-32, 8:-32], scene[16:-24, 16:-24], other[:-40, :-40]]
     seen = [protector._shot_changed(np.ascontiguousarray(f)) for f in frames]
     assert seen == [False, False, False, True]
+
+
+def test_a_crop_cut_by_the_frame_matches_one_padded_with_zeros() -> None:
+    # a face so large that its window is bigger than the frame: only the inside is shrunk
+    frame = _photo_like(1080, 1920)
+    crop, x0, y0, scale = _square_crop(frame, 1700.0, 900.0, 2000.0)
+    span = round(ROI_SIDE / scale)
+    assert (x0, y0) == (0.0, 0.0) and span % 10 == 0 and span >= 2000
+    canvas = np.zeros((span, span, 3), np.uint8)  # the frame padded with zeros, as before
+    canvas[:1080, :1920] = frame
+    expected = cv2.resize(canvas, (ROI_SIDE, ROI_SIDE), interpolation=cv2.INTER_AREA)
+    inside = (slice(0, round(1080 * scale) - 1), slice(0, round(1920 * scale) - 1))
+    # the inside's size is rounded to whole crop pixels: its sampling grid drifts by under
+    # half a pixel across the crop, which fine noise shows as ~2 grey levels
+    assert np.abs(crop[inside].astype(int) - expected[inside]).mean() < 3
+    assert not crop[round(1080 * scale) + 1 :].any()  # below the frame: zeros

@@ -97,8 +97,7 @@ class Redactor:
             x1, y1, x2, y2 = region.clip
             roi = frame[y1:y2, x1:x2]
             region_mask = self._region_mask(region)
-            hidden = self._hide(roi, region)
-            np.copyto(roi, hidden, where=region_mask[:, :, None])
+            _paste(roi, self._hide(roi, region), region_mask)
             mask[y1:y2, x1:x2] |= region_mask
         return mask
 
@@ -146,3 +145,12 @@ class Redactor:
             return np.asarray(cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST))
         blurred = cv2.GaussianBlur(small, (0, 0), sigmaX=0.8, borderType=cv2.BORDER_REPLICATE)
         return np.asarray(cv2.resize(blurred, (width, height), interpolation=cv2.INTER_LINEAR))
+
+
+def _paste(roi: Frame, hidden: Frame, where: npt.NDArray[np.bool_]) -> None:
+    """``roi[where] = hidden[where]`` in place: OpenCV's masked copy, about 5x NumPy's
+    ``copyto(where=...)`` on a large face (BENCHMARKS.md, issue 20)."""
+    done = cv2.copyTo(np.ascontiguousarray(hidden), where.view(np.uint8), roi)
+    if not np.shares_memory(done, roi):  # OpenCV had to copy: write the result back
+        roi[...] = done
+

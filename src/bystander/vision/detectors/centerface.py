@@ -540,11 +540,17 @@ def _square_crop(
         crop[: window.shape[0], : window.shape[1]] = window
         return crop, float(x0), float(y0), 1.0
     scale = ROI_SIDE / span
-    if window.shape[:2] != (span, span):
-        canvas = np.zeros((span, span, 3), dtype=np.uint8)
-        canvas[: window.shape[0], : window.shape[1]] = window
-        window = canvas
-    return shrink(window, (ROI_SIDE, ROI_SIDE)), float(x0), float(y0), scale
+    if window.shape[:2] == (span, span):
+        return shrink(window, (ROI_SIDE, ROI_SIDE)), float(x0), float(y0), scale
+    # the window is cut by the frame: shrink only what lies inside (trimmed to whole blocks
+    # of the shrink, less than ``factor`` px at its far edges) into the top-left of the crop
+    step = max(1, factor)
+    inside = window[: window.shape[0] // step * step or window.shape[0],
+                    : window.shape[1] // step * step or window.shape[1]]  # fmt: skip
+    size = (max(1, round(inside.shape[1] * scale)), max(1, round(inside.shape[0] * scale)))
+    crop = np.zeros((ROI_SIDE, ROI_SIDE, 3), dtype=np.uint8)
+    crop[: size[1], : size[0]] = shrink(inside, size)
+    return crop, float(x0), float(y0), scale
 
 
 def _whole_faces(
