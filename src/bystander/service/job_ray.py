@@ -22,13 +22,13 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import stat
 import tempfile
 import threading
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bystander.fsutil import private_directory
 from bystander.service.job_model import JobInfo, Progress, Task
 from bystander.service.messages import public_line
 
@@ -60,10 +60,7 @@ def disconnect_cluster() -> None:
 def work_root() -> Path:
     """This node's folder of actors' job folders (0700, this user's; refused otherwise)."""
     root = Path(tempfile.gettempdir()) / f"bystander-ray-jobs-{os.getuid()}"
-    with contextlib.suppress(FileExistsError):
-        root.mkdir(mode=0o700)
-    info = root.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+    if not private_directory(root):
         raise RuntimeError(f"unsafe Ray work folder {root.name} (not a private directory)")
     return root
 

@@ -22,12 +22,11 @@ import contextlib
 import hashlib
 import json
 import os
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bystander.fsutil import file_sha256
+from bystander.fsutil import file_sha256, private_directory
 
 CACHE_ENV = "BYSTANDER_MODEL_CACHE"
 #: Prepared models kept (each ~7.5 MB of IR plus ~7.5 MB of compiled blob); a 720p video
@@ -48,15 +47,9 @@ def cache_folder() -> Path | None:
         from platformdirs import user_cache_dir
 
         root = Path(user_cache_dir("bystander")) / "models"
-    try:
+    with contextlib.suppress(OSError):
         root.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            root.mkdir(mode=0o700)
-        info = root.lstat()
-    except OSError:
-        return None
-    private = stat.S_ISDIR(info.st_mode) and not info.st_mode & 0o077
-    return root if private and info.st_uid == os.getuid() else None
+    return root if private_directory(root) else None
 
 
 _source_digests: dict[tuple[str, int, int], str] = {}
