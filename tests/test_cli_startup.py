@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -119,3 +120,27 @@ def test_unknown_command_is_a_usage_error() -> None:
     result = CliRunner().invoke(app, ["protekt"])
     assert result.exit_code == 2
     assert "protekt" in result.output
+
+
+def test_protecting_a_photo_loads_openvino_without_its_model_converter(tmp_path: Path) -> None:
+    """``openvino/__init__`` imports the converter (~0.1 s) that bystander never uses."""
+    import cv2
+    import numpy as np
+
+    photo = tmp_path / "photo.png"
+    assert cv2.imwrite(str(photo), np.full((96, 128, 3), 127, np.uint8))
+    out = tmp_path / "out.png"
+    code = (
+        "import sys\n"
+        "from bystander.cli.app import main\n"
+        f"sys.argv = ['bystander', 'protect', {str(photo)!r}, '-o', {str(out)!r}, '--no-sign']\n"
+        "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "import openvino\n"
+        "print('CONVERTER=' + str('openvino.tools.ovc' in sys.modules))\n"
+        "import openvino.tools.ovc\n"  # still importable when someone asks for it
+        "print('EXPLICIT=ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "CONVERTER=False" in done.stdout and "EXPLICIT=ok" in done.stdout
+    assert out.is_file()

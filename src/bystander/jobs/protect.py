@@ -81,7 +81,7 @@ class Protector(FrameProtection):
         self, source: Path, target: Path, progress: ProgressListener | None = None
     ) -> ItemReport:
         kind = media_kind(source)
-        _check_target(source, target)
+        _check_target(source, target, self.settings.overwrite)
         if kind is MediaKind.IMAGE:
             return self.protect_image(source, target, progress)
         return self.protect_video(source, target, progress)
@@ -247,12 +247,15 @@ def _same_format(a: Path, b: Path) -> bool:
     return alias.get(sa, sa) == alias.get(sb, sb)
 
 
-def _check_target(source: Path, target: Path) -> None:
+def _check_target(source: Path, target: Path, overwrite: bool) -> None:
+    """Refuse an output before any work is done on it (publication checks again)."""
     if not _same_format(source, target):
         raise OutputError(f"output {target} must keep the input's format ({source.suffix})")
     try:
         if target.exists() and target.resolve() == source.resolve():
             raise OutputError(f"refusing to overwrite the input file {source}")
+        if target.exists() and not overwrite:
+            raise OutputError(f"output exists: {target} (use --overwrite to replace it)")
     except OSError as exc:
         raise OutputError(f"cannot use output {target}: {exc}") from None
 

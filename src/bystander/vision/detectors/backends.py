@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from bystander.errors import DetectorError
+from bystander.vision.detectors.openvino_runtime import runtime
 
 BACKENDS = ("auto", "openvino", "onnxruntime")
 #: Inference precisions. ``auto`` is the runtime's choice: OpenVINO picks bf16 on CPUs with
@@ -70,7 +71,7 @@ def prime_openvino() -> None:
     with _primed:
         if _primed_done:
             return
-        import openvino as ov
+        ov = runtime()
 
         _ = ov.Tensor(np.zeros((1,), np.uint8)).data
         _primed_done = True
@@ -82,7 +83,7 @@ class OpenVINORunner:
     backend = "openvino"
 
     def __init__(self, model: bytes | ModelFile, threads: int, precision: str = "auto") -> None:
-        import openvino as ov
+        ov = runtime()
 
         prime_openvino()
         core = ov.Core()
@@ -123,7 +124,7 @@ _any_shape_lock = threading.Lock()
 def _any_shape_model(core: Any, model: ModelFile, config: dict[str, object]) -> Any:
     """The compiled model of ``model``'s file for any input shape (kept in the model cache;
     a model that cannot take any shape is compiled for ``model``'s own)."""
-    import openvino as ov
+    ov = runtime()
 
     from bystander.vision.detectors.model_cache import cached_model, model_key
 
@@ -144,7 +145,7 @@ def _any_shape_model(core: Any, model: ModelFile, config: dict[str, object]) -> 
 
 def _openvino_model(core: Any, model: bytes | ModelFile) -> Any:
     """The model with its input shape set (-1: any) and uint8 NHWC -> float NCHW fused in."""
-    import openvino as ov
+    ov = runtime()
     from openvino.preprocess import PrePostProcessor
 
     if isinstance(model, ModelFile):

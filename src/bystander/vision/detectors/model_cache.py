@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bystander.fsutil import file_sha256, private_directory
+from bystander.vision.detectors.openvino_runtime import runtime
 
 CACHE_ENV = "BYSTANDER_MODEL_CACHE"
 #: Prepared models kept (each ~7.5 MB of IR plus ~7.5 MB of compiled blob); a 720p video
@@ -98,7 +99,7 @@ def _verified(folder: Path, key: str) -> bool:
 
 def _store(folder: Path, key: str, model: Any) -> None:
     """Write the IR and its manifest, each renamed into place (the manifest last)."""
-    import openvino as ov
+    ov = runtime()
 
     _remove(folder, key)
     temps = {suffix: folder / f".{key}.{os.getpid()}{suffix}" for suffix in _SUFFIXES}
