@@ -6,7 +6,7 @@ small queue for the session; when the session falls behind, a video frame that i
 ``MAX_AGE_FRAMES`` frame periods old when the session gets to it is dropped (and a sample
 that finds the queue full), instead of letting the live lag grow; the session counts each
 (``CaptureSession.skip``); audio is never dropped (the reader waits for room instead, and the
-video frames that wait with it are then dropped for age). The lag is therefore bounded: two
+video frames that wait with it are then dropped for age). The lag is therefore bounded: three
 frame periods, the protector's look-back (``delay_frames``) and the wait for a read-back
 after each sample.
 """
@@ -29,7 +29,10 @@ if TYPE_CHECKING:
 #: Samples waiting for the session (a few video frames and audio chunks).
 QUEUE_SIZE = 4
 #: A video frame older than this many frame periods when the session gets to it is dropped.
-MAX_AGE_FRAMES = 2
+#: More than a keyframe's search takes (about 2.5 periods of 30 fps at 720p on 2 cores), so
+#: the frames that arrive during one wait for it instead of being dropped every time: 289-296
+#: of 300 frames released against 246-281 with 2 (BENCHMARKS.md, issue 16, fourth session).
+MAX_AGE_FRAMES = 3
 _END = None
 
 
