@@ -88,7 +88,8 @@ class RegionDetector(Protocol):
     """A detector that can also look for faces only near given boxes (cheaply).
 
     ``region_pixels`` is the number of pixels one region search processes, which the
-    pipeline weighs against a full-frame search.
+    pipeline weighs against a full-frame search (a detector whose regions can share a crop
+    also offers ``regions_pixels(boxes)``, the pixels a search of those boxes processes).
     """
 
     region_pixels: int
@@ -213,7 +214,7 @@ class FrameProtector:
             assert self.tracker is not None
             # misses are counted in frames; a coasted frame is one no search could miss in
             expected = self.tracker.expected_boxes(max_missed=_SEARCH_MISSED * self.region_interval)
-            keyframe = self._cheaper_in_full(len(expected), height, width)
+            keyframe = self._cheaper_in_full(expected, height, width)
         if keyframe:
             self._searched = pending.index
         try:
@@ -374,15 +375,21 @@ class FrameProtector:
     def _is_keyframe(self, index: int) -> bool:
         return self.keyframe_interval == 1 or index % self.keyframe_interval == 0
 
-    def _cheaper_in_full(self, regions: int, height: int, width: int) -> bool:
-        """Whether searching ``regions`` regions would cost more than a good share of a
-        full-frame search (many faces): then the whole frame is searched instead. A
-        detector that searches a large frame at a smaller size says how many pixels that is
-        (``search_pixels``)."""
+    def _cheaper_in_full(self, expected: FloatArray, height: int, width: int) -> bool:
+        """Whether searching around the ``expected`` boxes would cost more than a good share
+        of a full-frame search (many faces): then the whole frame is searched instead. A
+        detector says what its region search of these boxes processes (``regions_pixels``:
+        nearby faces may share a crop) and how many pixels a large frame's search is
+        (``search_pixels``), where it can."""
         assert isinstance(self.detector, RegionDetector)
         search_pixels = getattr(self.detector, "search_pixels", None)
         full = int(search_pixels(height, width)) if callable(search_pixels) else height * width
-        return regions * self.detector.region_pixels > _FULL_SEARCH_SHARE * full
+        regions_pixels = getattr(self.detector, "regions_pixels", None)
+        if callable(regions_pixels):
+            cost = int(regions_pixels(expected))
+        else:
+            cost = len(expected) * self.detector.region_pixels
+        return cost > _FULL_SEARCH_SHARE * full
 
     def _detect(self, frame: Frame, expected: FloatArray | None) -> Detections:
         """Full-frame detection (``expected`` None), or a search around expected boxes."""

@@ -40,6 +40,7 @@ from bystander.vision.detectors.backends import (
     make_runner,
 )
 from bystander.vision.detectors.onnx_graph import packaged_file
+from bystander.vision.detectors.region_windows import crop_windows
 from bystander.vision.resample import shrink
 
 _HEATMAP, _SCALE, _OFFSET = "537", "538", "539"
@@ -51,6 +52,11 @@ _SUPPORT_IOU = 0.5
 ROI_SIDE = 192
 #: A region's crop spans this many times the tracked face's larger side.
 ROI_CONTEXT = 3.0
+#: Small faces close together share one crop when each keeps this many px around it (and
+#: its ``ROI_CONTEXT``). Read off dev clips at 720p (BENCHMARKS.md, issue 20, fourth
+#: session): 48 px left one face-frame 80% covered, 56 px none under 89%, 64 px merged too
+#: little to spare a dense crowd its full-frame searches.
+ROI_MARGIN = 56.0
 #: Score a face needs inside a region searched around a live track.
 REGION_THRESHOLD = 0.1
 #: Most region crops run in one inference call (a batch of 4-6 costs ~0.7x as many singles).
@@ -351,6 +357,11 @@ class CenterFace:
             return found
         return _merge(found, confirmed)
 
+    def regions_pixels(self, regions: npt.NDArray[np.float32]) -> int:
+        """Pixels ``detect_regions`` processes for ``regions`` (one model input a crop)."""
+        windows = crop_windows(regions, float(ROI_SIDE), ROI_CONTEXT, ROI_MARGIN)
+        return len(windows) * self.region_pixels
+
     def detect_regions(
         self, frame: npt.NDArray[np.uint8], regions: npt.NDArray[np.float32]
     ) -> Detections:
@@ -359,9 +370,11 @@ class CenterFace:
         Each region becomes a square crop ``ROI_CONTEXT`` times its larger side, centred on
         it. A crop up to ``ROI_SIDE`` px is read at full resolution (small faces keep every
         pixel); a larger one is shrunk to ``ROI_SIDE`` (its face is then still about 64 px
-        high, which CenterFace finds reliably). One fixed input shape serves every region,
-        so re-finding a face costs ~4% of a 720p full-frame pass; the crops of a frame run as
-        batches of up to ``MAX_REGION_BATCH`` (one call for several faces). Boxes come back in frame
+        high, which CenterFace finds reliably). Small faces close together share one crop
+        when each keeps its context inside it (``region_windows.crop_windows``). One fixed
+        input shape serves every region, so re-finding a face costs ~4% of a 720p full-frame
+        pass; the crops of a frame run as batches of up to ``MAX_REGION_BATCH`` (one call
+        for several faces). Boxes come back in frame
         coordinates, merged by non-maximum suppression. Faces cut by a crop's edge (inside
         the frame) are dropped: they are partial views of a neighbour, whose own region (or
         the next keyframe) sees it whole.
@@ -379,11 +392,10 @@ class CenterFace:
         height, width = frame.shape[:2]
         crops: list[npt.NDArray[np.uint8]] = []
         places: list[tuple[float, float, float, float]] = []
-        for x1, y1, x2, y2 in np.asarray(regions, dtype=np.float32).reshape(-1, 4).tolist():
-            side = max(float(ROI_SIDE), ROI_CONTEXT * max(x2 - x1, y2 - y1))
-            crop, x0, y0, scale = _square_crop(frame, (x1 + x2) / 2, (y1 + y2) / 2, side)
+        for window in crop_windows(regions, float(ROI_SIDE), ROI_CONTEXT, ROI_MARGIN):
+            crop, x0, y0, scale = _square_crop(frame, window.cx, window.cy, window.side)
             crops.append(crop)
-            places.append((x0, y0, side, scale))
+            places.append((x0, y0, window.side, scale))
         found_boxes: list[npt.NDArray[np.float32]] = []
         found_scores: list[npt.NDArray[np.float32]] = []
         start = 0
