@@ -15,6 +15,7 @@ from bystander.cli.app import app
 from bystander.errors import OutputError
 from bystander.fsutil import atomic_output
 from bystander.measure.synthetic import moving_face_frames, write_clip
+from tests.detector_rig import CountingDetector
 
 runner = CliRunner()
 
@@ -211,26 +212,6 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     assert "Traceback" in proc.stderr
 
 
-class _CountingDetector:
-    """A real CenterFace (and the twins it makes for each search plan), counting searches."""
-
-    def __init__(self, inner: object | None = None, calls: list[int] | None = None) -> None:
-        from bystander.vision.detectors.centerface import CenterFace
-
-        self.inner = inner if inner is not None else CenterFace()
-        self.calls = calls if calls is not None else [0]
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
-
-    def with_search(self, *args: object, **kwargs: object) -> _CountingDetector:
-        return _CountingDetector(self.inner.with_search(*args, **kwargs), self.calls)  # type: ignore[attr-defined]
-
-    def detect(self, frame: object) -> object:
-        self.calls[0] += 1
-        return self.inner.detect(frame)  # type: ignore[attr-defined]
-
-
 def test_an_existing_image_output_is_refused_before_any_search(tmp_path: Path) -> None:
     import cv2
 
@@ -240,11 +221,11 @@ def test_an_existing_image_output_is_refused_before_any_search(tmp_path: Path) -
     assert cv2.imwrite(str(source), moving_face_frames(320, 240, 1)[0][0][:, :, ::-1])
     target = tmp_path / "out.png"
     target.write_bytes(b"keep me")
-    detector = _CountingDetector()
+    detector = CountingDetector()
     with pytest.raises(OutputError, match="output exists"):
         Protector(ProtectSettings(), detector=detector).protect_file(source, target)  # type: ignore[arg-type]
-    assert detector.calls == [0]
+    assert detector.full == [0]
     assert target.read_bytes() == b"keep me"
     target.unlink()  # the same call with the way clear does search
     Protector(ProtectSettings(), detector=detector).protect_file(source, target)  # type: ignore[arg-type]
-    assert detector.calls == [1]
+    assert detector.full == [1]

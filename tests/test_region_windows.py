@@ -9,6 +9,7 @@ import pytest
 from bystander.measure.synthetic import astronaut_head, background, paste
 from bystander.vision.detectors.centerface import ROI_CONTEXT, ROI_MARGIN, ROI_SIDE, CenterFace
 from bystander.vision.detectors.region_windows import crop_windows
+from tests.detector_rig import CountingDetector
 
 
 def _windows(boxes: list[list[float]]):  # type: ignore[no-untyped-def]
@@ -89,24 +90,6 @@ def test_real_faces_in_a_shared_window_are_each_found_with_one_crop() -> None:
     assert np.allclose(np.sort(centres), np.sort(expected), atol=6)
 
 
-class _CountingDetector:
-    """A real CenterFace (and its search-plan twins), counting full-frame searches."""
-
-    def __init__(self, inner=None, calls: list[int] | None = None) -> None:  # type: ignore[no-untyped-def]
-        self.inner = inner if inner is not None else CenterFace()
-        self.full = calls if calls is not None else [0]
-
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-        return getattr(self.inner, name)
-
-    def with_search(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        return _CountingDetector(self.inner.with_search(*args, **kwargs), self.full)
-
-    def detect(self, frame):  # type: ignore[no-untyped-def]
-        self.full[0] += 1
-        return self.inner.detect(frame)
-
-
 def test_a_dense_crowd_between_keyframes_is_searched_in_shared_regions_not_in_full() -> None:
     from bystander.vision.settings import FrameProtection, ProtectSettings
 
@@ -122,7 +105,7 @@ def test_a_dense_crowd_between_keyframes_is_searched_in_shared_regions_not_in_fu
             boxes.append([x + fx1 * scale, y + fy1 * scale, x + fx2 * scale, y + fy2 * scale])
     regions = np.array(boxes, np.float32)
     assert len(crop_windows(regions, float(ROI_SIDE), ROI_CONTEXT, ROI_MARGIN)) < len(boxes) / 2
-    detector = _CountingDetector()
+    detector = CountingDetector()
     assert 12 * detector.region_pixels > 0.4 * 1280 * 720  # one crop each: a full search
     settings = ProtectSettings.from_preset("realtime")
     frames = FrameProtection(settings, detector=detector).frame_protector(video=True)  # type: ignore[arg-type]
