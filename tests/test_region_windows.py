@@ -118,3 +118,27 @@ def test_a_dense_crowd_between_keyframes_is_searched_in_shared_regions_not_in_fu
         changed = np.abs(protected.image.astype(int) - frame.astype(int)).sum(axis=2) > 0
         for cx, cy in centre.round().astype(int):
             assert changed[cy, cx], (cx, cy)
+
+
+def test_windows_moved_inside_the_frame_still_hold_every_face_with_its_margin() -> None:
+    from bystander.vision.detectors.centerface import _square_crop
+
+    rng = np.random.default_rng(11)
+    width, height = 640, 360
+    frame = np.zeros((height, width, 3), np.uint8)
+    for _ in range(100):
+        count = int(rng.integers(2, 20))
+        corner = rng.uniform([-10, -10], [width - 10, height - 10], size=(count, 2))
+        size = rng.uniform(12, 60, size=(count, 1))
+        boxes = np.hstack([corner, corner + size]).astype(np.float32)
+        for w in crop_windows(boxes, float(ROI_SIDE), ROI_CONTEXT, ROI_MARGIN):
+            _, x0, y0, _ = _square_crop(frame, w.cx, w.cy, w.side)
+            span = int(np.ceil(w.side))
+            for i in w.regions:
+                x1, y1, x2, y2 = boxes[i].tolist()
+                side = max(x2 - x1, y2 - y1)
+                half = max(ROI_CONTEXT * side, side + 2 * ROI_MARGIN) / 2
+                cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+                # the part of the needed square that lies in the frame is in the window
+                assert x0 <= max(cx - half, 0) + 1 and min(cx + half, width) <= x0 + span + 1
+                assert y0 <= max(cy - half, 0) + 1 and min(cy + half, height) <= y0 + span + 1
