@@ -100,15 +100,9 @@ class PipelineProtector:
         blank = np.zeros((height, width, 3), np.uint8)
         detector = self.frames.detector
         detector.detect(blank)
-        regions = getattr(detector, "detect_regions", None)
-        if callable(regions):
-            from bystander.vision.detectors.centerface import MAX_REGION_BATCH
-
-            # as many boxes as every batch size together (8 + 4 + 2 + 1): each batch shape
-            # is compiled now, not in the middle of the stream when a crowd first appears
-            side = float(min(64, width, height))
-            boxes = [[0.0, 0.0, side, side]] * (2 * MAX_REGION_BATCH - 1)
-            regions(blank, np.array(boxes, np.float32))
+        warm_regions = getattr(detector, "warm_regions", None)
+        if callable(warm_regions):  # every region batch shape, compiled now, not mid-stream
+            warm_regions()  # when a crowd first appears
         if self.frames.visibility is not None:
             from bystander.visibility import warm_gate
 

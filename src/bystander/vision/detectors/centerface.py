@@ -357,6 +357,15 @@ class CenterFace:
             return found
         return _merge(found, confirmed)
 
+    def warm_regions(self) -> None:
+        """Compile and run every batch shape region search uses (1, 2, 4 ... crops), so a
+        crowd's first large batch does not compile in the middle of a live stream."""
+        size = 1
+        while size <= MAX_REGION_BATCH:
+            runner = self._runner_for((ROI_SIDE, ROI_SIDE), size)
+            runner.run(np.zeros((size, ROI_SIDE, ROI_SIDE, 3), np.uint8))
+            size *= 2
+
     def regions_pixels(self, regions: npt.NDArray[np.float32]) -> int:
         """Pixels ``detect_regions`` processes for ``regions`` (one model input a crop)."""
         windows = crop_windows(regions, float(ROI_SIDE), ROI_CONTEXT, ROI_MARGIN)
