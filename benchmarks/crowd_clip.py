@@ -97,9 +97,8 @@ def _in_view(patches, placed, shapes, size) -> list[Box]:  # type: ignore[no-unt
     return boxes
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("output", type=Path)
+def add_crowd_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments that pick a crowd (shared with ``crowd_recall.py``)."""
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--faces", type=int, default=6)
     parser.add_argument("--frames", type=int, default=300)
@@ -108,15 +107,26 @@ def main() -> None:
     parser.add_argument("--heights", default="40,90", help="face heights (px at 720 rows)")
     parser.add_argument("--spread", type=float, default=1.0,
                         help="share of the frame (centred) the faces move in")  # fmt: skip
-    args = parser.parse_args()
+
+
+def crowd_from_arguments(args: argparse.Namespace) -> tuple[list[np.ndarray], list[list[Box]]]:
+    """``crowd_frames`` for the parsed ``add_crowd_arguments``."""
     width, height = (int(v) for v in args.size.lower().split("x"))
     low, high = (float(v) for v in args.heights.split(","))
-    frames, _ = crowd_frames(
+    return crowd_frames(
         (width, height), args.faces, args.frames, args.packages, args.seed, (low, high),
         args.spread,
     )  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output", type=Path)
+    add_crowd_arguments(parser)
+    args = parser.parse_args()
+    frames, _ = crowd_from_arguments(args)
     write_clip(args.output, frames, fps=30, audio=False)
-    print(f"{args.output}: {width}x{height}, {args.frames} frames, {args.faces} faces")
+    print(f"{args.output}: {args.size}, {args.frames} frames, {args.faces} faces")
 
 
 if __name__ == "__main__":

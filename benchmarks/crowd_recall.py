@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from crowd_clip import crowd_frames
+from crowd_clip import add_crowd_arguments, crowd_from_arguments
 
 from bystander.measure.evaluation import box_coverage, redaction_mask
 from bystander.vision.redact import Redactor
@@ -27,21 +27,11 @@ from bystander.vision.settings import FrameProtection, ProtectSettings
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="1280x720")
-    parser.add_argument("--faces", type=int, default=6)
-    parser.add_argument("--frames", type=int, default=300)
-    parser.add_argument("--packages", type=Path, default=None)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--heights", default="40,90")
-    parser.add_argument("--spread", type=float, default=1.0)
+    add_crowd_arguments(parser)
     parser.add_argument("--preset", default="realtime")
     args = parser.parse_args()
-    width, height = (int(v) for v in args.size.lower().split("x"))
-    low, high = (float(v) for v in args.heights.split(","))
-    frames, truth = crowd_frames(
-        (width, height), args.faces, args.frames, args.packages, args.seed, (low, high),
-        args.spread,
-    )  # fmt: skip
+    frames, truth = crowd_from_arguments(args)
+    height, width = frames[0].shape[:2]
     settings = ProtectSettings.from_preset(args.preset)
     pipeline = FrameProtection(settings).frame_protector(video=True)
     redactor = Redactor(settings.redaction)
