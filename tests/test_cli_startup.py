@@ -137,6 +137,7 @@ def test_protecting_a_photo_loads_openvino_without_its_model_converter(tmp_path:
         "try:\n    main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n"
         "import openvino\n"
         "print('CONVERTER=' + str('openvino.tools.ovc' in sys.modules))\n"
+        "assert callable(openvino.convert_model)\n"  # the package's API is intact
         "import openvino.tools.ovc\n"  # still importable when someone asks for it
         "print('EXPLICIT=ok')\n"
     )

@@ -6,8 +6,8 @@ offer ``openvino.convert_model`` at the top level. Bystander reads ONNX with the
 frontend and never converts, and the converter's import was ~100 ms of a one-photo
 ``bystander protect`` from a cold start (BENCHMARKS.md, issue 20). ``runtime()`` imports the
 package with that one optional import refused, which the package itself tolerates (it is
-wrapped in ``try/except ImportError``); ``openvino.tools.ovc`` can still be imported
-explicitly afterwards.
+wrapped in ``try/except ImportError``); ``openvino.convert_model`` stays, importing the
+converter when first called, and ``openvino.tools.ovc`` can still be imported explicitly.
 """
 
 from __future__ import annotations
@@ -40,6 +40,16 @@ def runtime() -> ModuleType:
         refuse = _RefuseConverter()
         sys.meta_path.insert(0, refuse)
         try:
-            return importlib.import_module("openvino")
+            module = importlib.import_module("openvino")
         finally:
             sys.meta_path.remove(refuse)
+        if not hasattr(module, "convert_model"):  # other code in the process may call it
+            vars(module)["convert_model"] = _convert_model
+        return module
+
+
+def _convert_model(*args: object, **kwargs: object) -> object:
+    """``openvino.convert_model``, importing the converter on first use."""
+    from openvino.tools.ovc import convert_model
+
+    return convert_model(*args, **kwargs)
