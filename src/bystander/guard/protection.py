@@ -101,8 +101,8 @@ class PipelineProtector:
         detector = self.frames.detector
         detector.detect(blank)
         warm_regions = getattr(detector, "warm_regions", None)
-        if callable(warm_regions):  # every region batch shape, compiled now, not mid-stream
-            warm_regions()  # when a crowd first appears
+        if callable(warm_regions):  # every region batch shape now, not mid-stream when a
+            warm_regions()  # crowd first appears
         if self.frames.visibility is not None:
             from bystander.visibility import warm_gate
 

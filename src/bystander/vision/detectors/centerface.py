@@ -358,13 +358,11 @@ class CenterFace:
         return _merge(found, confirmed)
 
     def warm_regions(self) -> None:
-        """Compile and run every batch shape region search uses (1, 2, 4 ... crops), so a
+        """Compile and run every batch shape region search uses (``_batch_sizes``), so a
         crowd's first large batch does not compile in the middle of a live stream."""
-        size = 1
-        while size <= MAX_REGION_BATCH:
+        for size in _batch_sizes(2 * MAX_REGION_BATCH - 1):  # one batch of each size
             runner = self._runner_for((ROI_SIDE, ROI_SIDE), size)
             runner.run(np.zeros((size, ROI_SIDE, ROI_SIDE, 3), np.uint8))
-            size *= 2
 
     def regions_pixels(self, regions: npt.NDArray[np.float32]) -> int:
         """Pixels ``detect_regions`` processes for ``regions`` (one model input a crop)."""
