@@ -7,7 +7,7 @@ face-frame counts as covered when the redaction mask hides 90% of its box, as in
 `bystander eval`. Run against another tree with `PYTHONPATH=OTHER/src`:
 
     python benchmarks/crowd_recall.py --faces 16 --heights 20,32 --spread 0.33 --frames 150 \
-        --packages /tmp/facepkgs
+        --packages /tmp/facepkgs [--precision int8|bf16]
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_crowd_arguments(parser)
     parser.add_argument("--preset", default="realtime")
+    parser.add_argument("--precision", default="auto", help="detector precision (--precision)")
     args = parser.parse_args()
     frames, truth = crowd_from_arguments(args)
     height, width = frames[0].shape[:2]
-    settings = ProtectSettings.from_preset(args.preset)
+    settings = ProtectSettings.from_preset(args.preset, precision=args.precision)
     pipeline = FrameProtection(settings).frame_protector(video=True)
     redactor = Redactor(settings.redaction)
     protected = [p for frame in frames for p in pipeline.push_frames(frame)]

@@ -68,7 +68,8 @@ BACKEND_OPTION = typer.Option(
 THREADS_OPTION = typer.Option(0, "--threads", min=0, help="Inference threads (0: all cores).")
 PRECISION_OPTION = typer.Option(
     "auto", "--precision",
-    help="auto (bf16 where the CPU has it), f32, bf16 or int8 (quantized here at first use).",
+    help="auto (video and live: int8, made once on this machine and kept in the model cache; "
+    "photos: bf16 where the CPU has it), f32, bf16 or int8.",
 )
 SEARCH_OPTION = typer.Option(
     None,

@@ -67,6 +67,8 @@ class ProtectSettings:
     #: are always searched at their own size
     video_min_face: float | str = "auto"
     backend: str = "auto"
+    #: ``auto``: int8 for video where it can be kept (``quantize.video_precision``), the
+    #: runtime's float choice for photos
     precision: str = "auto"
     threads: int | None = None
     redaction: RedactionSettings = field(default_factory=RedactionSettings)
@@ -147,7 +149,13 @@ class FrameProtection:
             return detector
         plan = self.settings.video_search if video else self.settings.image_search
         if video:
-            chosen: FaceDetector = with_search(plan, min_face=self.settings.video_min_face)
+            from bystander.vision.detectors.quantize import video_precision
+
+            options: dict[str, Any] = {"min_face": self.settings.video_min_face}
+            precision = video_precision(self.settings.precision, self.settings.backend)
+            if precision != self.settings.precision:
+                options["precision"] = precision
+            chosen: FaceDetector = with_search(plan, **options)
         else:
             chosen = with_search(plan, min_face="native", any_shape=True)
         return chosen

@@ -169,19 +169,23 @@ class CenterFace:
         #: once) instead of one per size (video: the same few shapes on every frame, where
         #: fixed shapes run ~15% faster)
         self.any_shape = False
-        self._runners: dict[tuple[int, int, int, bool], ModelRunner] = {}
+        #: runners by (height, width, batch, any_shape, requested precision), shared by twins
+        self._runners: dict[tuple[int, int, int, bool, str], ModelRunner] = {}
 
     def with_search(
         self,
         search: str | SearchPlan,
         min_face: MinFace | None = None,
         any_shape: bool | None = None,
+        precision: str | None = None,
     ) -> CenterFace:
         """The same detector (same loaded models) with another search plan (and, given,
-        another ``min_face`` and ``any_shape``)."""
+        another ``min_face``, ``any_shape`` and ``precision``)."""
         twin = copy.copy(self)
         if any_shape is not None:
             twin.any_shape = any_shape
+        if precision is not None:
+            twin.precision = precision
         plan = SEARCH_PLANS.get(search) if isinstance(search, str) else search
         if plan is None:
             known = ", ".join(SEARCH_PLANS)
@@ -217,13 +221,14 @@ class CenterFace:
     @property
     def compiled_shapes(self) -> frozenset[tuple[int, int, int]]:
         """The ``(height, width, batch)`` input shapes compiled so far."""
-        return frozenset((height, width, batch) for height, width, batch, _ in self._runners)
+        return frozenset((height, width, batch) for height, width, batch, *_ in self._runners)
 
     @property
     def effective_precision(self) -> str:
-        """The precision inference ran in (``auto`` until the model was first used)."""
-        for runner in self._runners.values():
-            return runner.precision
+        """The precision inference ran in (as requested until the model was first used)."""
+        for key, runner in self._runners.items():
+            if key[4] == self.precision:
+                return runner.precision
         return self.precision
 
     def describe(self) -> dict[str, object]:
@@ -242,7 +247,7 @@ class CenterFace:
         }
 
     def _runner_for(self, padded_hw: tuple[int, int], batch: int = 1) -> ModelRunner:
-        key = (*padded_hw, batch, self.any_shape)
+        key = (*padded_hw, batch, self.any_shape, self.precision)
         runner = self._runners.get(key)
         if runner is None:
             weights = self.weights
