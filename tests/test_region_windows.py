@@ -121,7 +121,7 @@ def test_a_dense_crowd_between_keyframes_is_searched_in_shared_regions_not_in_fu
 
 
 def test_windows_moved_inside_the_frame_still_hold_every_face_with_its_margin() -> None:
-    from bystander.vision.detectors.centerface import _square_crop
+    from bystander.vision.detectors.region_windows import square_crop
 
     rng = np.random.default_rng(11)
     width, height = 640, 360
@@ -132,7 +132,7 @@ def test_windows_moved_inside_the_frame_still_hold_every_face_with_its_margin() 
         size = rng.uniform(12, 60, size=(count, 1))
         boxes = np.hstack([corner, corner + size]).astype(np.float32)
         for w in crop_windows(boxes, float(ROI_SIDE), ROI_CONTEXT, ROI_MARGIN):
-            _, x0, y0, _ = _square_crop(frame, w.cx, w.cy, w.side)
+            _, x0, y0, _ = square_crop(frame, w.cx, w.cy, w.side, ROI_SIDE)
             span = int(np.ceil(w.side))
             for i in w.regions:
                 x1, y1, x2, y2 = boxes[i].tolist()

@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from bystander.vision.detectors.centerface import ROI_SIDE, _square_crop
+from bystander.vision.detectors.centerface import ROI_SIDE
+from bystander.vision.detectors.region_windows import square_crop
 from bystander.vision.resample import shrink, whole_factor
 
 
@@ -40,7 +41,7 @@ def test_the_first_step_is_the_largest_whole_factor_that_divides() -> None:
 
 def test_large_face_crops_keep_their_geometry() -> None:
     frame = _photo_like(1920, 2560)
-    crop, x0, y0, scale = _square_crop(frame, 1200.0, 900.0, 1001.0)
+    crop, x0, y0, scale = square_crop(frame, 1200.0, 900.0, 1001.0, ROI_SIDE)
     assert crop.shape == (ROI_SIDE, ROI_SIDE, 3)
     span = ROI_SIDE / scale  # rounded up to whole 5 px blocks: 1005
     assert 1001 <= span <= 1005 and span % 5 == 0
@@ -68,7 +69,7 @@ def test_the_cut_detector_sees_cuts_not_pans_at_any_size(shape: tuple[int, int])
 def test_a_crop_cut_by_the_frame_matches_one_padded_with_zeros() -> None:
     # a face so large that its window is bigger than the frame: only the inside is shrunk
     frame = _photo_like(1080, 1920)
-    crop, x0, y0, scale = _square_crop(frame, 1700.0, 900.0, 2000.0)
+    crop, x0, y0, scale = square_crop(frame, 1700.0, 900.0, 2000.0, ROI_SIDE)
     span = round(ROI_SIDE / scale)
     assert (x0, y0) == (0.0, 0.0) and span % 10 == 0 and span >= 2000
     canvas = np.zeros((span, span, 3), np.uint8)  # the frame padded with zeros, as before

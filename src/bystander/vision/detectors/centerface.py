@@ -40,7 +40,7 @@ from bystander.vision.detectors.backends import (
     make_runner,
 )
 from bystander.vision.detectors.onnx_graph import packaged_file
-from bystander.vision.detectors.region_windows import crop_windows
+from bystander.vision.detectors.region_windows import crop_windows, square_crop, whole_faces
 from bystander.vision.resample import shrink
 
 _HEATMAP, _SCALE, _OFFSET = "537", "538", "539"
@@ -405,7 +405,7 @@ class CenterFace:
         crops: list[npt.NDArray[np.uint8]] = []
         places: list[tuple[float, float, float, float]] = []
         for window in crop_windows(regions, float(ROI_SIDE), ROI_CONTEXT, ROI_MARGIN):
-            crop, x0, y0, scale = _square_crop(frame, window.cx, window.cy, window.side)
+            crop, x0, y0, scale = square_crop(frame, window.cx, window.cy, window.side, ROI_SIDE)
             crops.append(crop)
             places.append((x0, y0, window.side, scale))
         found_boxes: list[npt.NDArray[np.float32]] = []
@@ -417,9 +417,9 @@ class CenterFace:
             for offset in range(size):
                 x0, y0, side, scale = places[start + offset]
                 one = {name: value[offset : offset + 1] for name, value in outputs.items()}
-                found = _whole_faces(
+                found = whole_faces(
                     self._decode(one, ROI_SIDE, ROI_SIDE, threshold),
-                    x0, y0, side, (width, height),
+                    x0, y0, side, (width, height), ROI_SIDE,
                 )  # fmt: skip
                 if len(found) == 0:
                     continue
@@ -540,63 +540,3 @@ def _batch_sizes(count: int) -> list[int]:
         sizes.append(size)
         count -= size
     return sizes
-
-
-def _square_crop(
-    frame: npt.NDArray[np.uint8], cx: float, cy: float, side: float
-) -> tuple[npt.NDArray[np.uint8], float, float, float]:
-    """A ``ROI_SIDE`` square crop of ``frame`` covering ``side`` px around ``(cx, cy)``.
-
-    Returns the crop, its top-left corner in frame pixels and the scale (crop px per frame
-    px). The window is shifted to stay inside the frame where it can; what lies outside the
-    frame is zero, as in full-frame padding.
-    """
-    height, width = frame.shape[:2]
-    span = int(np.ceil(side))
-    factor = span // ROI_SIDE
-    if factor >= 2:  # a span of whole blocks shrinks on OpenCV's fast path (``shrink``)
-        span = -(-span // factor) * factor
-    x0 = round(min(max(cx - span / 2, 0.0), float(max(width - span, 0))))
-    y0 = round(min(max(cy - span / 2, 0.0), float(max(height - span, 0))))
-    window = frame[y0 : y0 + span, x0 : x0 + span]
-    if span <= ROI_SIDE:
-        crop = np.zeros((ROI_SIDE, ROI_SIDE, 3), dtype=np.uint8)
-        crop[: window.shape[0], : window.shape[1]] = window
-        return crop, float(x0), float(y0), 1.0
-    scale = ROI_SIDE / span
-    if window.shape[:2] == (span, span):
-        return shrink(window, (ROI_SIDE, ROI_SIDE)), float(x0), float(y0), scale
-    # the window is cut by the frame: shrink only what lies inside (trimmed to whole blocks
-    # of the shrink, less than ``factor`` px at its far edges) into the top-left of the crop
-    step = max(1, factor)
-    inside = window[: window.shape[0] // step * step or window.shape[0],
-                    : window.shape[1] // step * step or window.shape[1]]  # fmt: skip
-    size = (max(1, round(inside.shape[1] * scale)), max(1, round(inside.shape[0] * scale)))
-    crop = np.zeros((ROI_SIDE, ROI_SIDE, 3), dtype=np.uint8)
-    crop[: size[1], : size[0]] = shrink(inside, size)
-    return crop, float(x0), float(y0), scale
-
-
-def _whole_faces(
-    found: Detections, x0: float, y0: float, side: float, frame_size: tuple[int, int]
-) -> Detections:
-    """Detections in a crop minus those touching a crop edge that lies inside the frame."""
-    if len(found) == 0:
-        return found
-    width, height = frame_size
-    span = int(np.ceil(side))
-    edge = 1.0
-    boxes = found.xyxy
-    cut = np.zeros(len(found), dtype=bool)
-    if x0 > 0:
-        cut |= boxes[:, 0] <= edge
-    if y0 > 0:
-        cut |= boxes[:, 1] <= edge
-    if x0 + span < width:
-        cut |= boxes[:, 2] >= ROI_SIDE - edge
-    if y0 + span < height:
-        cut |= boxes[:, 3] >= ROI_SIDE - edge
-    if not cut.any():
-        return found
-    keep = ~cut
-    return Detections.from_boxes(boxes[keep], scores=found.scores[keep])
