@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from bystander.measure.synthetic import astronaut_head, background, paste
-from bystander.vision.detections import iou_matrix
 from bystander.vision.detectors.centerface import ROI_CONTEXT, ROI_MARGIN, ROI_SIDE, CenterFace
 from bystander.vision.detectors.region_windows import crop_windows
 from tests.detector_rig import CountingDetector
@@ -89,33 +88,6 @@ def test_real_faces_in_a_shared_window_are_each_found_with_one_crop() -> None:
     centres = (found.xyxy[:, 0] + found.xyxy[:, 2]) / 2
     expected = (regions[:, 0] + regions[:, 2]) / 2
     assert np.allclose(np.sort(centres), np.sort(expected), atol=6)
-
-
-def test_a_large_face_is_refound_in_the_smaller_input() -> None:
-    from bystander.vision.detectors.centerface import LARGE_ROI_SIDE
-
-    head, (fx1, fy1, fx2, fy2) = astronaut_head()
-    frame = background(1280, 720)
-    scale = 110 / (fy2 - fy1)  # a 110 px face: a 330 px window
-    large = cv2.resize(head, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    paste(frame, large, 500, 200)
-    box = [500 + fx1 * scale, 200 + fy1 * scale, 500 + fx2 * scale, 200 + fy2 * scale]
-    regions = np.array([box], np.float32)
-
-    detector = CenterFace()
-    shapes: list[tuple[int, int]] = []
-    real = detector._runner_for
-
-    def counting(hw: tuple[int, int], batch: int = 1):  # type: ignore[no-untyped-def]
-        shapes.append(hw)
-        return real(hw, batch)
-
-    detector._runner_for = counting  # type: ignore[method-assign]
-    found = detector.detect_regions(frame, regions)
-    assert shapes == [(LARGE_ROI_SIDE, LARGE_ROI_SIDE)]
-    best = found.xyxy[int(np.argmax(found.scores))][None]  # (weak texture may score 0.1)
-    assert iou_matrix(best, regions).max() > 0.5
-    assert detector.regions_pixels(regions) == LARGE_ROI_SIDE**2
 
 
 def test_a_dense_crowd_between_keyframes_is_searched_in_shared_regions_not_in_full() -> None:

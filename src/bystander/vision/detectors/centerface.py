@@ -50,10 +50,6 @@ _NMS_IOU = 0.3
 _SUPPORT_IOU = 0.5
 #: Side of the square model input used to re-find a tracked face (see ``detect_regions``).
 ROI_SIDE = 192
-#: A window larger than ``ROI_SIDE`` (a face above a third of it) is shrunk to this side
-#: instead: its face is then about 43 px, which CenterFace finds reliably, for 0.44x the
-#: pixels (BENCHMARKS.md, issue 20, fifth session).
-LARGE_ROI_SIDE = 128
 #: A region's crop spans this many times the tracked face's larger side.
 ROI_CONTEXT = 3.0
 #: Small faces close together share one crop when each keeps this many px around it (and
@@ -367,18 +363,16 @@ class CenterFace:
         return _merge(found, confirmed)
 
     def warm_regions(self) -> None:
-        """Compile and run every input shape region search uses (both sides, each batch of
-        ``_batch_sizes``), so a crowd's first large batch does not compile in the middle of a
-        live stream."""
-        for side in (ROI_SIDE, LARGE_ROI_SIDE):
-            for size in _batch_sizes(2 * MAX_REGION_BATCH - 1):  # one batch of each size
-                runner = self._runner_for((side, side), size)
-                runner.run(np.zeros((size, side, side, 3), np.uint8))
+        """Compile and run every batch shape region search uses (``_batch_sizes``), so a
+        crowd's first large batch does not compile in the middle of a live stream."""
+        for size in _batch_sizes(2 * MAX_REGION_BATCH - 1):  # one batch of each size
+            runner = self._runner_for((ROI_SIDE, ROI_SIDE), size)
+            runner.run(np.zeros((size, ROI_SIDE, ROI_SIDE, 3), np.uint8))
 
     def regions_pixels(self, regions: npt.NDArray[np.float32]) -> int:
         """Pixels ``detect_regions`` processes for ``regions`` (one model input a crop)."""
         windows = crop_windows(regions, float(ROI_SIDE), ROI_CONTEXT, ROI_MARGIN)
-        return sum(_input_side(window.side) ** 2 for window in windows)
+        return len(windows) * self.region_pixels
 
     def detect_regions(
         self, frame: npt.NDArray[np.uint8], regions: npt.NDArray[np.float32]
@@ -387,12 +381,12 @@ class CenterFace:
 
         Each region becomes a square crop ``ROI_CONTEXT`` times its larger side, centred on
         it. A crop up to ``ROI_SIDE`` px is read at full resolution (small faces keep every
-        pixel); a larger one is shrunk to ``LARGE_ROI_SIDE`` (its face is then still about
-        43 px high, which CenterFace finds reliably). Small faces close together share one crop
+        pixel); a larger one is shrunk to ``ROI_SIDE`` (its face is then still about 64 px
+        high, which CenterFace finds reliably). Small faces close together share one crop
         when each keeps its context inside it (``region_windows.crop_windows``). One fixed
-        input shape serves every small region and one every large one, so re-finding a face
-        costs 2-4% of a 720p full-frame pass; the crops of each shape run as batches of up to
-        ``MAX_REGION_BATCH`` (one call for several faces). Boxes come back in frame
+        input shape serves every region, so re-finding a face costs ~4% of a 720p full-frame
+        pass; the crops of a frame run as batches of up to ``MAX_REGION_BATCH`` (one call
+        for several faces). Boxes come back in frame
         coordinates, merged by non-maximum suppression. Faces cut by a crop's edge (inside
         the frame) are dropped: they are partial views of a neighbour, whose own region (or
         the next keyframe) sees it whole.
@@ -410,36 +404,31 @@ class CenterFace:
         height, width = frame.shape[:2]
         crops: list[npt.NDArray[np.uint8]] = []
         places: list[tuple[float, float, float, float]] = []
-        by_side: dict[int, list[int]] = {}  # model input side -> its crops
         for window in crop_windows(regions, float(ROI_SIDE), ROI_CONTEXT, ROI_MARGIN):
-            side_in = _input_side(window.side)
-            crop, x0, y0, scale = square_crop(frame, window.cx, window.cy, window.side, side_in)
-            by_side.setdefault(side_in, []).append(len(crops))
+            crop, x0, y0, scale = square_crop(frame, window.cx, window.cy, window.side, ROI_SIDE)
             crops.append(crop)
             places.append((x0, y0, window.side, scale))
         found_boxes: list[npt.NDArray[np.float32]] = []
         found_scores: list[npt.NDArray[np.float32]] = []
-        for side_in, members in by_side.items():
-            start = 0
-            for size in _batch_sizes(len(members)):
-                batch = members[start : start + size]
-                runner = self._runner_for((side_in, side_in), size)
-                outputs = runner.run(np.stack([crops[index] for index in batch]))
-                for offset, index in enumerate(batch):
-                    x0, y0, side, scale = places[index]
-                    one = {name: value[offset : offset + 1] for name, value in outputs.items()}
-                    found = whole_faces(
-                        self._decode(one, side_in, side_in, threshold),
-                        x0, y0, side, (width, height), side_in,
-                    )  # fmt: skip
-                    if len(found) == 0:
-                        continue
-                    boxes = found.xyxy / scale + np.array([x0, y0, x0, y0], dtype=np.float32)
-                    np.clip(boxes[:, 0::2], 0, width, out=boxes[:, 0::2])
-                    np.clip(boxes[:, 1::2], 0, height, out=boxes[:, 1::2])
-                    found_boxes.append(boxes)
-                    found_scores.append(found.scores)
-                start += size
+        start = 0
+        for size in _batch_sizes(len(crops)):
+            runner = self._runner_for((ROI_SIDE, ROI_SIDE), size)
+            outputs = runner.run(np.stack(crops[start : start + size]))
+            for offset in range(size):
+                x0, y0, side, scale = places[start + offset]
+                one = {name: value[offset : offset + 1] for name, value in outputs.items()}
+                found = whole_faces(
+                    self._decode(one, ROI_SIDE, ROI_SIDE, threshold),
+                    x0, y0, side, (width, height), ROI_SIDE,
+                )  # fmt: skip
+                if len(found) == 0:
+                    continue
+                boxes = found.xyxy / scale + np.array([x0, y0, x0, y0], dtype=np.float32)
+                np.clip(boxes[:, 0::2], 0, width, out=boxes[:, 0::2])
+                np.clip(boxes[:, 1::2], 0, height, out=boxes[:, 1::2])
+                found_boxes.append(boxes)
+                found_scores.append(found.scores)
+            start += size
         if not found_boxes:
             return Detections.empty()
         xyxy = np.concatenate(found_boxes).astype(np.float32)
@@ -540,12 +529,6 @@ def _merge(a: Detections, b: Detections) -> Detections:
     scores = np.concatenate([a.scores, b.scores]).astype(np.float32)
     keep = nms(xyxy, scores, _NMS_IOU)
     return Detections.from_boxes(xyxy[keep], scores=scores[keep])
-
-
-def _input_side(window_side: float) -> int:
-    """The model input side for a window: ``ROI_SIDE``, or ``LARGE_ROI_SIDE`` for a window
-    larger than ``ROI_SIDE`` (which is shrunk either way)."""
-    return LARGE_ROI_SIDE if window_side > ROI_SIDE else ROI_SIDE
 
 
 def _batch_sizes(count: int) -> list[int]:
