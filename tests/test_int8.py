@@ -76,14 +76,17 @@ def test_video_runs_int8_by_default_where_it_can_be_kept(
 
 def test_twins_of_other_precisions_keep_their_own_models(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(CACHE_ENV, "off")
-    detector = CenterFace(precision="f32")
-    twin = detector.with_search("single", precision="bf16")
+    base = CenterFace()
+    video = base.with_search("single", precision="f32")
+    photos = base.with_search("single", precision="bf16")
+    assert video.effective_precision == "f32"  # not yet run: as asked
     frame = np.zeros((64, 96, 3), np.uint8)
-    detector.detect(frame)
-    assert twin.effective_precision == "bf16"  # not yet run: as asked, not f32's runner
-    twin.detect(frame)
-    assert (detector.effective_precision, twin.effective_precision) == ("f32", "bf16")
-    assert len(detector._runners) == 2
+    video.detect(frame)
+    photos.detect(frame)
+    assert (video.effective_precision, photos.effective_precision) == ("f32", "bf16")
+    assert len(base._runners) == 2
+    # the detector a report describes ran nothing itself: it names what its twins ran
+    assert base.effective_precision == "bf16+f32"
 
 
 def test_old_int8_models_are_pruned(tmp_path: Path) -> None:

@@ -601,3 +601,22 @@ def test_sign_capture_with_a_tally(identity: DeviceIdentity, tmp_path: Path) -> 
     assert "Indicator confirmed on 300 ms before the first frame." in text
     assert "1 capture-guard fault(s): R3 indicator occluded during capture." in text
     assert "1 frames hidden whole after detector errors." in text
+
+
+def test_each_output_is_signed_with_the_precision_that_searched_it(
+    identity: DeviceIdentity, tmp_path: Path
+) -> None:
+    from bystander.jobs.protect import Protector, ProtectSettings
+    from bystander.vision.detectors.quantize import video_precision
+
+    protector = Protector(ProtectSettings(), identity=identity)
+    clip, photo = make_media(tmp_path / "in.mp4"), make_media(tmp_path / "in.png")
+    protector.protect_file(clip, tmp_path / "out.mp4")
+    protector.protect_file(photo, tmp_path / "out.png")
+    signed = {
+        kind: verify_file(tmp_path / f"out.{kind}", [identity.root_path]).assertions[PROTECTION]
+        for kind in ("mp4", "png")
+    }
+    video, still = (signed[kind]["detector"]["precision"] for kind in ("mp4", "png"))
+    assert video == ("int8" if video_precision("auto", "auto") == "int8" else still)
+    assert still in ("bf16", "f32")  # photos keep the float model

@@ -19,6 +19,7 @@ from typing import Any
 
 from bystander.corpus.state import write_sidecar
 from bystander.jobs.protect import Protector, ProtectSettings
+from bystander.vision.detectors import FaceDetector
 from bystander.vision.report import ItemReport
 
 
@@ -53,8 +54,8 @@ class _RecordingProtector(Protector):
         super().__init__(*args, **kw)
         self._record = record
 
-    def _sign(self, temp: Path, target: Path, item: ItemReport) -> None:
-        super()._sign(temp, target, item)
+    def _sign(self, temp: Path, target: Path, item: ItemReport, detector: FaceDetector) -> None:
+        super()._sign(temp, target, item, detector)
         signed = self.identity is not None and target not in self.unsigned
         self._record(temp, target, item, signed)
 

@@ -94,7 +94,8 @@ class Protector(FrameProtection):
         if progress:
             progress.start_item(source, 1)
         collector = _FrameLog(with_tracks=False)
-        frame = self.frame_protector(video=False).protect(loaded.rgb)
+        stills = self.frame_protector(video=False)
+        frame = stills.protect(loaded.rgb)
         collector(frame)
         height, width = loaded.rgb.shape[:2]
         with atomic_output(target, self.settings.overwrite) as temp:
@@ -109,7 +110,7 @@ class Protector(FrameProtection):
                 0,
                 time.perf_counter() - started,
             )
-            self._sign(temp, target, item)
+            self._sign(temp, target, item, stills.detector)
         if progress:
             progress.advance(1)
             progress.end_item()
@@ -150,13 +151,14 @@ class Protector(FrameProtection):
                 tracker.total_tracks if tracker else 0,
                 time.perf_counter() - started,
             )
-            self._sign(temp, target, item)
+            self._sign(temp, target, item, protector.detector)
         if progress:
             progress.end_item()
         return item
 
-    def _sign(self, temp: Path, target: Path, item: ItemReport) -> None:
-        """Sign the finished (not yet published) output when a device identity is set."""
+    def _sign(self, temp: Path, target: Path, item: ItemReport, detector: FaceDetector) -> None:
+        """Sign the finished (not yet published) output when a device identity is set;
+        ``detector`` is the one that searched it (photos and video may differ in precision)."""
         if self.identity is None:
             return
         from bystander.provenance.sign import sign_protected
@@ -172,7 +174,7 @@ class Protector(FrameProtection):
             self.settings.describe(),
             self.identity,
             consent_refs=item.consents,
-            detector_description=self.detector.describe(),
+            detector_description=detector.describe(),
             title=target.name,
         )
 

@@ -225,11 +225,14 @@ class CenterFace:
 
     @property
     def effective_precision(self) -> str:
-        """The precision inference ran in (as requested until the model was first used)."""
+        """The precision this detector's inference ran in (as requested until it first ran);
+        for a detector whose twins ran instead (``with_search``), theirs, joined by ``+``
+        (``bf16+int8``: photos in bf16, video in int8)."""
         for key, runner in self._runners.items():
             if key[4] == self.precision:
                 return runner.precision
-        return self.precision
+        ran = sorted({runner.precision for runner in self._runners.values()})
+        return "+".join(ran) if ran else self.precision
 
     def describe(self) -> dict[str, object]:
         return {
