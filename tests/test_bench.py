@@ -92,6 +92,12 @@ def test_cli_json_structure_ratio_and_cleanup(
     _assert_ratio(result, result.ratios.protect_vs_ceiling, "protect", "ceiling")
     assert result.ratios.protect_vs_deface is None and result.ratios.deface_vs_ceiling is None
     assert result.detector["name"] == "centerface"
+    from bystander.vision.detectors.quantize import video_precision
+
+    # the detector video ran (its plan and precision), not the stills' base
+    assert result.detector["search"] == "multi"
+    if video_precision("auto", "auto") == "int8":
+        assert result.detector["precision"] == "int8"
     assert result.machine.cores >= 1 and "bystander" in result.machine.versions
     assert "excluded" in result.warmup and "cores" in result.threads
     assert list(scratch.iterdir()) == []  # the run's temp folder and every output are gone

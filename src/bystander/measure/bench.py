@@ -181,8 +181,9 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> BenchR
 
 
 def warm_up(protector: Protector, frame: Frame) -> None:
-    """Build and run every model shape protect will use on ``frame``'s size."""
-    detector = protector.detector
+    """Build and run every model shape protect will use on ``frame``'s size (with the
+    detector video runs: its search plan and precision)."""
+    detector = protector.detector_for(video=True)
     for _ in range(2):
         detector.detect(frame)
     if protector.settings.keyframe_interval > 1 and isinstance(detector, RegionDetector):
@@ -312,7 +313,7 @@ def _run(options: BenchOptions, work: Path, say: Progress) -> BenchResult:
             options.settings, (info.width, info.height), options.recall_dataset, protector, say
         )
     cores = default_threads()
-    detector = protector.detector.describe()
+    detector = protector.detector_for(video=True).describe()
     return BenchResult(
         machine=machine_info(),
         clip=ClipInfo(
