@@ -372,7 +372,7 @@ def evaluate(
         if progress is not None:
             progress(done, len(dataset.images))
     total = time.perf_counter() - started
-    return _result(dataset, protector, min_coverage, synthetic, outcomes, total)
+    return _result(dataset, frames.detector, protector, min_coverage, synthetic, outcomes, total)
 
 
 def evaluate_video(
@@ -434,7 +434,7 @@ def evaluate_video(
                 )
             }
         )
-    return _result(dataset, protector, min_coverage, synthetic, outcomes, total)
+    return _result(dataset, frames.detector, protector, min_coverage, synthetic, outcomes, total)
 
 
 @dataclass
@@ -485,6 +485,7 @@ class _ClipTally:
 
 def _result(
     dataset: FaceDataset,
+    detector: FaceDetector,
     protector: Protector,
     min_coverage: float,
     synthetic: SyntheticSpec | None,
@@ -502,7 +503,7 @@ def _result(
         annotations=str(dataset.source),
         format=dataset.format,
         synthetic=synthetic,
-        detector=protector.detector.describe(),
+        detector=detector.describe(),  # the one that searched (video: its plan, precision)
         settings={
             "threshold": protector.settings.threshold,
             "mask_scale": redaction.mask_scale,
