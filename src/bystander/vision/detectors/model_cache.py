@@ -123,15 +123,16 @@ def _remove(folder: Path, key: str) -> None:
 def _prune(folder: Path) -> None:
     """Keep the ``MAX_MODELS`` most recently used models and as many compiled blobs."""
     prepared = [p for p in folder.glob("*.json") if p.with_suffix(".xml").exists()]
-    manifests = sorted(prepared, key=_mtime, reverse=True)  # (int8 sources are kept apart)
+    manifests = sorted(prepared, key=last_used, reverse=True)  # (int8 sources are kept apart)
     for stale in manifests[MAX_MODELS:]:
         _remove(folder, stale.stem)
-    blobs = sorted(folder.glob("*.blob"), key=_mtime, reverse=True)
+    blobs = sorted(folder.glob("*.blob"), key=last_used, reverse=True)
     for stale in blobs[MAX_MODELS:]:
         stale.unlink(missing_ok=True)
 
 
-def _mtime(path: Path) -> float:
+def last_used(path: Path) -> float:
+    """When ``path`` (a model's manifest, touched at each use) was last used; 0 if gone."""
     try:
         return path.stat().st_mtime
     except OSError:

@@ -38,7 +38,7 @@ import numpy.typing as npt
 
 from bystander.errors import DetectorError
 from bystander.fsutil import file_sha256
-from bystander.vision.detectors.model_cache import cache_folder, model_key
+from bystander.vision.detectors.model_cache import cache_folder, last_used, model_key
 
 #: Calibration frames: scenes made at 720p (a frame padded to a multiple of 32), calibrated at
 #: half that size (faces of 8-100 px; histograms of every activation cost memory by the pixel).
@@ -108,11 +108,6 @@ def int8_model(source: Path) -> Path:
 
 def _prune(folder: Path, current: str) -> None:
     """Remove int8 models but ``current`` and the ``KEPT_INT8_MODELS`` last used others."""
-    def last_used(path: Path) -> float:
-        with contextlib.suppress(OSError):
-            return path.stat().st_mtime
-        return 0.0
-
     manifests = [path for path in folder.glob("int8-*.onnx.json")
                  if not path.name.startswith(current)]  # fmt: skip
     manifests.sort(key=last_used, reverse=True)
